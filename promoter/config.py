@@ -1,0 +1,239 @@
+"""`gitops-promotion.yaml`: the environments a release walks through, in order.
+
+Compatible with gitops-promotion's file, minus its defects: an integer `status_timeout_minutes` means
+minutes (not nanoseconds) and a duration string such as "10m" or "90s" is accepted; an unknown key is an
+error naming the file, the line and the nearest valid key instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from promoter.errors import ConfigError, InvalidInputError
+from promoter.names import check_app, check_environment, check_group
+from promoter.yamlsafe import UnsafeYAMLError, compose_all
+
+CONFIG_FILE = "gitops-promotion.yaml"
+DEFAULT_STATUS_TIMEOUT = timedelta(minutes=5)
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """An integer is minutes (as the key's name says); a string is a Go-style duration ("1h30m", "90s")."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("expected a number of minutes or a duration such as '10m' or '90s'")
+    if isinstance(value, int | float):
+        minutes = float(value)
+    else:
+        text = value.strip()
+        if re.fullmatch(r"-?\d+(\.\d+)?", text):
+            minutes = float(text)
+        elif text.startswith("-"):
+            raise ValueError("must not be negative")
+        else:
+            parts = _DURATION_PART.findall(text)
+            if not text or "".join(n + u for n, u in parts) != text:
+                raise ValueError(f"{value!r} is not a duration: use minutes (5) or units h, m, s, ms ('1h30m', '90s')")
+            return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+    if minutes < 0:
+        raise ValueError("must not be negative")
+    return timedelta(minutes=minutes)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Environment(_Strict):
+    name: str
+    auto: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _grammar(check_environment, value)
+
+
+class Application(_Strict):
+    feature_label_selector: dict[str, str] = Field(default_factory=dict, alias="featureLabelSelector")
+
+
+class Group(_Strict):
+    applications: dict[str, Application] = Field(default_factory=dict)
+
+    @field_validator("applications")
+    @classmethod
+    def _apps(cls, value: dict[str, Application]) -> dict[str, Application]:
+        for name in value:
+            _grammar(check_app, name)
+        return value
+
+
+class Config(_Strict):
+    prflow: Literal["per-app", "per-env"] = "per-app"
+    status_timeout_minutes: Duration = DEFAULT_STATUS_TIMEOUT
+    environments: list[Environment] = Field(min_length=1)
+    groups: dict[str, Group] = Field(default_factory=dict)
+
+    @field_validator("status_timeout_minutes")
+    @classmethod
+    def _zero_means_default(cls, value: timedelta) -> timedelta:
+        # gitops-promotion treats 0 as "use the default"; keep files that relied on it working.
+        return value or DEFAULT_STATUS_TIMEOUT
+
+    @field_validator("environments")
+    @classmethod
+    def _unique(cls, value: list[Environment]) -> list[Environment]:
+        names = [env.name for env in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"environment names must be unique; repeated: {', '.join(duplicates)}")
+        return value
+
+    @field_validator("groups")
+    @classmethod
+    def _group_names(cls, value: dict[str, Group]) -> dict[str, Group]:
+        for name in value:
+            _grammar(check_group, name)
+        return value
+
+    @property
+    def status_timeout(self) -> timedelta:
+        return self.status_timeout_minutes
+
+    @property
+    def environment_names(self) -> list[str]:
+        return [env.name for env in self.environments]
+
+    def environment(self, name: str) -> Environment:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        raise ConfigError(
+            f"unknown environment {name!r}: {CONFIG_FILE} lists {', '.join(self.environment_names)}"
+        )
+
+    def first_environment(self) -> Environment:
+        return self.environments[0]
+
+    def next_environment(self, name: str) -> Environment | None:
+        index = self.environments.index(self.environment(name))
+        return self.environments[index + 1] if index + 1 < len(self.environments) else None
+
+    def previous_environment(self, name: str) -> Environment | None:
+        index = self.environments.index(self.environment(name))
+        return self.environments[index - 1] if index > 0 else None
+
+
+def _grammar(check: Any, value: str) -> str:
+    try:
+        result: str = check(value)
+    except InvalidInputError as error:
+        raise ValueError(str(error)) from None
+    return result
+
+
+def load_config(path: Path | str) -> Config:
+    """Load and validate a config file; a `ConfigError` says where and what to change."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: not found; create {CONFIG_FILE} at the root of the GitOps repository "
+            "listing its environments in order (see README)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read as UTF-8 text ({error.__class__.__name__})") from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str = CONFIG_FILE) -> Config:
+    try:
+        documents = compose_all(text)
+    except UnsafeYAMLError as error:
+        where = f":{error.line}" if error.line else ""
+        raise ConfigError(f"{source}{where}: {error}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{source}{where}: {problem}; fix the YAML syntax") from None
+    if len(documents) != 1 or not isinstance(documents[0], yaml.MappingNode):
+        raise ConfigError(f"{source}: expected one YAML mapping with at least an 'environments' list")
+    root = documents[0]
+    data = yaml.safe_load(text)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, root, source)) from None
+
+
+def _describe(error: ValidationError, root: yaml.Node, source: str) -> str:
+    """Turn pydantic's first error into one line: file, line, what was wrong, what to do."""
+    problems = []
+    for item in error.errors()[:5]:
+        loc = tuple(item["loc"])
+        node = _node_at(root, loc)
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        dotted = ".".join(str(part) for part in loc) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            key = str(loc[-1])
+            valid = _valid_keys(loc[:-1])
+            hint = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+            suggestion = f"did you mean {hint[0]!r}?" if hint else f"valid keys here: {', '.join(valid)}"
+            problems.append(f"{source}{line}: unknown key {key!r}; {suggestion}")
+        elif item["type"] == "missing":
+            problems.append(f"{source}{line}: missing required key {dotted!r}")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{source}{line}: {dotted}: {message}")
+    return "\n".join(problems)
+
+
+def _node_at(root: yaml.Node, loc: tuple[Any, ...]) -> yaml.Node | None:
+    node: yaml.Node | None = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                return node
+            # For an unknown key, point at the key itself.
+            node = match[1] if part != loc[-1] else match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def _valid_keys(parent: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at `parent`, found by walking the model's annotations along the error's path."""
+    annotation: Any = Config
+    for part in parent:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields = {field.alias or name: field for name, field in annotation.model_fields.items()}
+            annotation = fields[str(part)].annotation if str(part) in fields else None
+        else:
+            # list[X] -> X, dict[str, X] -> X: the element type, whatever the index or key.
+            args = get_args(annotation)
+            annotation = args[-1] if args else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return sorted(field.alias or name for name, field in annotation.model_fields.items())
+    return []

@@ -1,0 +1,61 @@
+"""Reading YAML from outside without letting it hurt us.
+
+PyYAML's safe loader builds no objects, but aliases still let a small file expand into a huge structure
+(billion laughs), and a large file is parsed whole. Our inputs are configuration and manifests written by
+people, so both are refused: aliases are not needed in either, and no such file is megabytes long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import yaml
+
+MAX_YAML_BYTES = 1024 * 1024
+
+
+class UnsafeYAMLError(ValueError):
+    """The document is too large or uses aliases; the message says which, `line` where (1-based)."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def compose_all(text: str) -> list[yaml.Node]:
+    """Compose every document of `text`, refusing aliases and oversized input."""
+    if len(text) > MAX_YAML_BYTES:
+        raise UnsafeYAMLError(f"file is larger than {MAX_YAML_BYTES // 1024} KiB")
+    nodes = [node for node in yaml.compose_all(text, Loader=yaml.SafeLoader) if node is not None]
+    for root in nodes:
+        _refuse_aliases(root)
+    return nodes
+
+
+def _refuse_aliases(root: yaml.Node) -> None:
+    seen: set[int] = set()
+    for node in walk(root):
+        if isinstance(node, yaml.ScalarNode):
+            continue
+        if id(node) in seen:
+            raise UnsafeYAMLError(
+                "YAML aliases (*name) are not supported here; write the value out", node.start_mark.line + 1
+            )
+        seen.add(id(node))
+
+
+def walk(node: yaml.Node) -> Iterator[yaml.Node]:
+    """Every node below `node`, depth first, stopping at repeats so that cycles cannot loop forever."""
+    stack = [node]
+    visited: set[int] = set()
+    while stack:
+        current = stack.pop()
+        yield current
+        if isinstance(current, yaml.ScalarNode) or id(current) in visited:
+            continue
+        visited.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            for key, value in reversed(current.value):
+                stack.extend((value, key))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(reversed(current.value))
