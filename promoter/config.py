@@ -18,7 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from promoter.errors import ConfigError, InvalidInputError
 from promoter.names import check_app, check_environment, check_group
-from promoter.yamlsafe import UnsafeYAMLError, compose_all
+from promoter.yamlsafe import YAMLInputError, compose_all
 
 CONFIG_FILE = "gitops-promotion.yaml"
 DEFAULT_STATUS_TIMEOUT = timedelta(minutes=5)
@@ -44,7 +44,9 @@ def parse_duration(value: Any) -> timedelta:
         else:
             parts = _DURATION_PART.findall(text)
             if not text or "".join(n + u for n, u in parts) != text:
-                raise ValueError(f"{value!r} is not a duration: use minutes (5) or units h, m, s, ms ('1h30m', '90s')")
+                raise ValueError(
+                    f"{value!r} is not a duration: use minutes (5) or units h, m, s, ms ('1h30m', '90s')"
+                )
             return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
     if minutes < 0:
         raise ValueError("must not be negative")
@@ -167,14 +169,9 @@ def load_config(path: Path | str) -> Config:
 def parse_config(text: str, source: str = CONFIG_FILE) -> Config:
     try:
         documents = compose_all(text)
-    except UnsafeYAMLError as error:
+    except YAMLInputError as error:
         where = f":{error.line}" if error.line else ""
         raise ConfigError(f"{source}{where}: {error}") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{source}{where}: {problem}; fix the YAML syntax") from None
     if len(documents) != 1 or not isinstance(documents[0], yaml.MappingNode):
         raise ConfigError(f"{source}: expected one YAML mapping with at least an 'environments' list")
     root = documents[0]

@@ -9,6 +9,7 @@ absolute paths, NUL, control characters), is refused with a message saying which
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from promoter.errors import InvalidInputError
 
@@ -78,3 +79,38 @@ def check_repository(value: str) -> str:
             "components, e.g. ghcr.io/acme/podinfo"
         )
     return value
+
+
+class ImageReference(NamedTuple):
+    """`[registry/]path[:tag][@digest]`, split as the OCI distribution grammar reads it."""
+
+    repository: str
+    tag: str | None
+    digest: str | None
+
+    def __str__(self) -> str:
+        return (
+            self.repository
+            + (f":{self.tag}" if self.tag else "")
+            + (f"@{self.digest}" if self.digest else "")
+        )
+
+
+def parse_image_reference(value: str) -> ImageReference:
+    match = IMAGE_REFERENCE.fullmatch(value)
+    if not match or len(match["repository"]) > 255:
+        raise InvalidInputError(
+            f"invalid image reference {_shown(value)}: expected [registry[:port]/]path[:tag][@sha256:<hex>]"
+        )
+    return ImageReference(match["repository"], match["tag"], match["digest"])
+
+
+def canonical_repository(repository: str) -> str:
+    """Docker Hub's short forms (`nginx`, `library/nginx`, `index.docker.io/...`) name one repository."""
+    first, _, rest = repository.partition("/")
+    has_domain = bool(rest) and ("." in first or ":" in first or first == "localhost")
+    if not has_domain:
+        return "docker.io/" + (repository if rest else f"library/{repository}")
+    if first in ("index.docker.io", "registry-1.docker.io"):
+        return "docker.io/" + rest
+    return repository

@@ -14,8 +14,8 @@ import yaml
 MAX_YAML_BYTES = 1024 * 1024
 
 
-class UnsafeYAMLError(ValueError):
-    """The document is too large or uses aliases; the message says which, `line` where (1-based)."""
+class YAMLInputError(ValueError):
+    """The text is not valid YAML, too large, or uses aliases; `line` says where (1-based)."""
 
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
@@ -25,8 +25,13 @@ class UnsafeYAMLError(ValueError):
 def compose_all(text: str) -> list[yaml.Node]:
     """Compose every document of `text`, refusing aliases and oversized input."""
     if len(text) > MAX_YAML_BYTES:
-        raise UnsafeYAMLError(f"file is larger than {MAX_YAML_BYTES // 1024} KiB")
-    nodes = [node for node in yaml.compose_all(text, Loader=yaml.SafeLoader) if node is not None]
+        raise YAMLInputError(f"file is larger than {MAX_YAML_BYTES // 1024} KiB; split it")
+    try:
+        nodes = [node for node in yaml.compose_all(text, Loader=yaml.SafeLoader) if node is not None]
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise YAMLInputError(f"{problem}; fix the YAML syntax", mark.line + 1 if mark else None) from None
     for root in nodes:
         _refuse_aliases(root)
     return nodes
@@ -38,7 +43,7 @@ def _refuse_aliases(root: yaml.Node) -> None:
         if isinstance(node, yaml.ScalarNode):
             continue
         if id(node) in seen:
-            raise UnsafeYAMLError(
+            raise YAMLInputError(
                 "YAML aliases (*name) are not supported here; write the value out", node.start_mark.line + 1
             )
         seen.add(id(node))

@@ -1,0 +1,30 @@
+"""A bump as a git edit: rewrite one environment's markers in a commit read from the cached clone."""
+
+from __future__ import annotations
+
+from promoter.errors import ManifestError
+from promoter.manifests import plan_rewrite, policies
+from promoter.names import check_app, check_digest, check_environment, check_group, check_tag
+from promoter.workspace import Edit, Snapshot
+
+
+def bump_edit(group: str, app: str, env: str, tag: str, digest: str | None = None) -> Edit:
+    """An `Edit` for `Workspace.publish` that points `group:app` in `<group>/<env>/` at `tag`."""
+    check_group(group)
+    check_app(app)
+    check_environment(env)
+    check_tag(tag)
+    if digest is not None:
+        check_digest(digest)
+    directory = f"{group}/{env}"
+
+    def edit(snapshot: Snapshot) -> dict[str, bytes]:
+        if not snapshot.is_dir(directory):
+            raise ManifestError(
+                f"{directory}/ does not exist on the base branch; each group needs one directory per environment"
+            )
+        candidates = snapshot.index(directory, policies).get(f"{group}:{app}", [])
+        plan = plan_rewrite(snapshot.read(candidates), group, app, env, tag, digest)
+        return {path: text.encode("utf-8") for path, text in plan.updates.items()}
+
+    return edit

@@ -1,0 +1,119 @@
+"""Branch names, PR titles and PR bodies exactly as gitops-promotion writes them.
+
+Teams migrating keep their branch protection rules, dashboards and open PRs, so these strings are
+byte-compatible with gitops-promotion v1.4.0. The body carries the promotion's state as JSON in an HTML
+comment; the parser tolerates what people type around it, and checks every field it reads back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from promoter.errors import InvalidInputError
+from promoter.names import check_app, check_environment, check_group, check_tag
+
+PRFlow = Literal["per-app", "per-env"]
+_METADATA = re.compile(r"<!--\s*metadata\s*=\s*(.*?)\s*-->", re.DOTALL)
+_SHA = re.compile(r"[0-9a-f]{0,64}")
+
+
+class PRState(BaseModel):
+    """The metadata of a promotion PR; field order is the JSON key order gitops-promotion writes."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    group: str
+    app: str
+    tag: str
+    env: str
+    sha: str = ""
+    feature: str = ""
+    type: Literal["promote", "feature"] = "promote"
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, value: str) -> str:
+        return _checked(check_group, value)
+
+    @field_validator("app")
+    @classmethod
+    def _app(cls, value: str) -> str:
+        return _checked(check_app, value)
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        return _checked(check_tag, value)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: str) -> str:
+        return _checked(check_environment, value)
+
+    @field_validator("sha")
+    @classmethod
+    def _sha(cls, value: str) -> str:
+        if not _SHA.fullmatch(value):
+            raise ValueError("sha must be empty or a hex commit id")
+        return value
+
+    def branch_name(self, prflow: PRFlow) -> str:
+        return branch_name(self.group, self.app, self.env, prflow, self.type)
+
+    def title(self) -> str:
+        if self.type == "feature":
+            return f"Review {self.group}/{self.app} feature {self.tag} in environment {self.env}"
+        return f"Promote {self.group}/{self.app} version {self.tag} to environment {self.env}"
+
+    def body(self) -> str:
+        return f"<!-- metadata = {_go_json(self.model_dump())} -->\n\tENV: {self.env}\n\tAPP: {self.app}\n\tTAG: {self.tag}"
+
+
+def branch_name(group: str, app: str, env: str, prflow: PRFlow, kind: str = "promote") -> str:
+    """`promote/<group>-<app>` per app, `promote/<env>/<group>-<app>` per environment."""
+    if prflow == "per-env":
+        return f"{kind}/{env}/{group}-{app}"
+    return f"{kind}/{group}-{app}"
+
+
+def _go_json(data: dict[str, object]) -> str:
+    """JSON as Go's encoding/json writes it: compact, with <, > and & escaped."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _checked(check: object, value: str) -> str:
+    try:
+        return check(value)  # type: ignore[operator, no-any-return]
+    except InvalidInputError as error:
+        raise ValueError(str(error)) from None
+
+
+def parse_body(body: str | None) -> PRState:
+    """Read the metadata back from a PR body; `InvalidInputError` says what is missing or wrong."""
+    match = _METADATA.search(body or "")
+    if match is None:
+        raise InvalidInputError(
+            "the PR description has no promotion metadata comment (<!-- metadata = {...} -->); "
+            "it was not opened by promoter or gitops-promotion, or the comment was deleted: restore it or re-run `new`"
+        )
+    try:
+        data = json.loads(match.group(1))
+    except json.JSONDecodeError as error:
+        raise InvalidInputError(
+            f"the PR's promotion metadata is not valid JSON ({error.msg} at character {error.pos}); "
+            "restore the comment as promoter wrote it or re-run `new`"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidInputError("the PR's promotion metadata must be a JSON object")
+    try:
+        return PRState.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "metadata"
+        message = first["msg"].removeprefix("Value error, ")
+        raise InvalidInputError(f"the PR's promotion metadata is wrong at {where!r}: {message}") from None

@@ -1,0 +1,89 @@
+"""A release is an image repository, a tag and optionally a digest, each checked against the OCI grammar.
+
+`resolve_apps` answers "which `<group>/<app>` does this image feed?" from the repository itself, by reading
+the setter markers and the image references they mark, so a registry event needs no extra mapping.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from promoter.config import Config
+from promoter.errors import InvalidInputError, ManifestError
+from promoter.manifests import YAML_SUFFIXES, find_markers
+from promoter.names import (
+    canonical_repository,
+    check_digest,
+    check_repository,
+    check_tag,
+)
+
+
+class Release(BaseModel):
+    """One pushed image. `image` is the repository without tag, e.g. `ghcr.io/acme/podinfo`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    image: str
+    tag: str
+    digest: str | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        return _as_value_error(check_repository, value)
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        return _as_value_error(check_tag, value)
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str | None) -> str | None:
+        return None if value is None else _as_value_error(check_digest, value)
+
+    def __str__(self) -> str:
+        return f"{self.image}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
+
+
+def _as_value_error(check: object, value: str) -> str:
+    try:
+        return check(value)  # type: ignore[operator, no-any-return]
+    except InvalidInputError as error:
+        raise ValueError(str(error)) from None
+
+
+def resolve_apps(root: Path | str, config: Config, image: str) -> list[tuple[str, str]]:
+    """The sorted `(group, app)` pairs whose markers refer to `image`, in any environment of `config`.
+
+    Docker Hub's short names are compared in their canonical form; files that are not valid YAML or not
+    UTF-8 are passed over here (the rewrite of that environment reports them).
+    """
+    wanted = canonical_repository(check_repository(image))
+    root = Path(root)
+    found: set[tuple[str, str]] = set()
+    for group_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for env in config.environment_names:
+            env_dir = group_dir / env
+            if not env_dir.is_dir():
+                continue
+            for path in sorted(env_dir.rglob("*")):
+                if path.suffix not in YAML_SUFFIXES or not path.is_file():
+                    continue
+                if not path.resolve().is_relative_to(root.resolve()):
+                    continue
+                data = path.read_bytes()
+                if b"$imagepolicy" not in data:
+                    continue
+                try:
+                    markers = find_markers(data.decode("utf-8"), str(path))
+                except (UnicodeDecodeError, ManifestError):
+                    continue
+                for marker in markers:
+                    repository = marker.repository
+                    if repository and canonical_repository(repository) == wanted:
+                        found.add((marker.group, marker.app))
+    return sorted(found)

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from promoter.bump import bump_edit
+from promoter.errors import InvalidInputError, ManifestError, WorkspaceError
+from promoter.workspace import Author, Edit, Snapshot, Workspace, split_credentials
+from tests.helpers import run_git
+
+
+def bump(tag: str, env: str = "dev", app: str = "podinfo") -> Edit:
+    return bump_edit("apps", app, env, tag)
+
+
+def remote_log(url: str, ref: str) -> list[str]:
+    return run_git(Path(url.removeprefix("file://")), "log", "--format=%H %an <%ae> %s", ref).splitlines()
+
+
+def remote_file(url: str, ref: str, path: str) -> str:
+    return run_git(Path(url.removeprefix("file://")), "show", f"{ref}:{path}")
+
+
+def test_publish_commits_only_the_changed_manifest_on_a_branch_from_main(remote: str, tmp_path: Path) -> None:
+    workspace = Workspace(remote, tmp_path / "cache", author=Author("Release Bot", "bot@example.com"))
+    result = workspace.publish("promote/apps-podinfo", bump("a8b91c33"), "Promote apps/podinfo version a8b91c33")
+    assert result.pushed and result.rebases == 0 and result.changed == ["apps/dev/podinfo.yaml"]
+    log = remote_log(remote, "promote/apps-podinfo")
+    assert log[0] == f"{result.sha} Release Bot <bot@example.com> Promote apps/podinfo version a8b91c33"
+    assert len(log) == 2 and log[1].split()[0] == result.base_sha
+    files = run_git(Path(remote.removeprefix("file://")), "diff", "--name-only", "main", "promote/apps-podinfo")
+    assert files == "apps/dev/podinfo.yaml"
+    assert "ghcr.io/acme/podinfo:a8b91c33" in remote_file(remote, "promote/apps-podinfo", "apps/dev/podinfo.yaml")
+
+
+def test_rerun_of_the_same_bump_makes_no_second_commit(remote: str, tmp_path: Path) -> None:
+    first = Workspace(remote, tmp_path / "cache").publish("promote/apps-podinfo", bump("v2"), "m")
+    again = Workspace(remote, tmp_path / "cache").publish("promote/apps-podinfo", bump("v2"), "m")
+    assert not again.pushed and again.sha == first.sha
+    assert len(remote_log(remote, "promote/apps-podinfo")) == 2
+
+
+def test_nothing_changed_means_no_commit_and_no_branch(remote: str, tmp_path: Path) -> None:
+    result = Workspace(remote, tmp_path / "cache").publish("promote/apps-podinfo", bump("6.5.0"), "m")
+    assert not result.pushed and result.changed == []
+    refs = run_git(Path(remote.removeprefix("file://")), "for-each-ref", "--format=%(refname)")
+    assert refs == "refs/heads/main"
+
+
+def test_cached_clone_is_fetched_not_recloned(remote: str, tmp_path: Path) -> None:
+    workspace = Workspace(remote, tmp_path / "cache")
+    workspace.fetch()
+    sentinel = workspace.path / "sentinel"
+    sentinel.write_text("kept")
+    other = Workspace(remote, tmp_path / "cache")
+    assert other.path == workspace.path
+    other.publish("promote/apps-podinfo", bump("v3"), "m")
+    assert sentinel.read_text() == "kept"
+
+
+def test_newer_release_resets_the_branch_to_main(remote: str, tmp_path: Path) -> None:
+    workspace = Workspace(remote, tmp_path / "cache")
+    workspace.publish("promote/apps-podinfo", bump("old", env="dev"), "old")
+    newer = workspace.publish("promote/apps-podinfo", bump("new", env="dev"), "new")
+    log = remote_log(remote, "promote/apps-podinfo")
+    assert len(log) == 2 and log[0].startswith(newer.sha)
+
+
+def test_branch_moved_underneath_is_rebuilt_on_the_new_base(remote: str, tmp_path: Path) -> None:
+    intruder = Workspace(remote, tmp_path / "intruder-cache")
+    calls = 0
+
+    def racing_edit(snapshot: Snapshot) -> dict[str, bytes]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # another promotion pushes first, between our fetch and our push
+            intruder.publish("main", bump("other", app="frontend"), "frontend to other")
+            intruder.publish("promote/apps-podinfo", bump("theirs"), "theirs")
+        return dict(bump("ours")(snapshot))
+
+    result = Workspace(remote, tmp_path / "cache").publish("promote/apps-podinfo", racing_edit, "ours")
+    assert result.rebases == 1 and calls == 2
+    log = remote_log(remote, "promote/apps-podinfo")
+    assert log[0].startswith(result.sha) and log[1].endswith("frontend to other")
+    assert "podinfo:ours" in remote_file(remote, "promote/apps-podinfo", "apps/dev/podinfo.yaml")
+    assert "frontend:other" in remote_file(remote, "promote/apps-podinfo", "apps/dev/frontend.yaml")
+
+
+def test_pushes_to_main_never_lose_each_others_commits(remote: str, tmp_path: Path) -> None:
+    intruder = Workspace(remote, tmp_path / "intruder-cache")
+    calls = 0
+
+    def racing_edit(snapshot: Snapshot) -> dict[str, bytes]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            intruder.publish("main", bump("x1", app="frontend"), "frontend x1")
+        return dict(bump("p1")(snapshot))
+
+    result = Workspace(remote, tmp_path / "cache").publish("main", racing_edit, "podinfo p1")
+    assert result.rebases == 1
+    subjects = [line.split(" ", 1)[1] for line in remote_log(remote, "main")]
+    assert [s.rsplit("> ", 1)[1] for s in subjects] == ["podinfo p1", "frontend x1", "seed"]
+
+
+def test_failure_before_push_leaves_the_remote_untouched(remote: str, tmp_path: Path) -> None:
+    workspace = Workspace(remote, tmp_path / "cache")
+
+    def broken(snapshot: Snapshot) -> dict[str, bytes]:
+        raise ManifestError("boom")
+
+    with pytest.raises(ManifestError):
+        workspace.publish("promote/apps-podinfo", broken, "m")
+    with pytest.raises(ManifestError, match="no setter marker"):
+        workspace.publish("promote/apps-podinfo", bump("v4", app="nothere"), "m")
+    assert run_git(Path(remote.removeprefix("file://")), "for-each-ref", "--format=%(refname)") == "refs/heads/main"
+    result = workspace.publish("promote/apps-podinfo", bump("v4"), "m")
+    assert result.changed == ["apps/dev/podinfo.yaml"]
+
+
+def test_files_keep_their_mode_and_other_files_their_blobs(remote: str, tmp_path: Path) -> None:
+    workspace = Workspace(remote, tmp_path / "cache")
+    result = workspace.publish("promote/apps-podinfo", bump("v7", env="prod"), "m")
+    bare = Path(remote.removeprefix("file://"))
+    changed = run_git(bare, "diff", "--raw", "main", result.sha).splitlines()
+    assert len(changed) == 1 and changed[0].startswith(":100644 100644") and changed[0].endswith("apps/prod/podinfo.yaml")
+
+
+def test_edits_outside_the_tree_are_refused(remote: str, tmp_path: Path) -> None:
+    workspace = Workspace(remote, tmp_path / "cache")
+    for path in ["../escape", "apps/../../x", ".git/config", "/abs", "apps//x"]:
+        with pytest.raises(InvalidInputError, match="not a plain relative path"):
+            workspace.publish("promote/x", lambda _s, p=path: {p: b"x"}, "m")  # type: ignore[misc]
+
+
+def test_credentials_never_reach_the_url_or_git_config(remote: str, tmp_path: Path) -> None:
+    assert split_credentials("https://x-access-token:s3cr3t@example.com/a/b.git") == (
+        "https://example.com/a/b.git",
+        "s3cr3t",
+    )
+    workspace = Workspace(remote, tmp_path / "cache", token="tok-SECRET-123")
+    workspace.publish("promote/apps-podinfo", bump("v5"), "m")
+    config = (workspace.path / "config").read_text()
+    assert "tok-SECRET-123" not in config and "extraHeader" not in config
+
+
+def test_unreachable_remote_is_a_clear_error_without_the_token(tmp_path: Path) -> None:
+    workspace = Workspace(f"file://{tmp_path}/missing.git", tmp_path / "cache", token="tok-SECRET-123")
+    with pytest.raises(WorkspaceError, match="git fetch failed .* check the URL") as caught:
+        workspace.fetch()
+    assert "tok-SECRET-123" not in str(caught.value)
+
+
+def test_bad_branch_names_are_refused(remote: str, tmp_path: Path) -> None:
+    for name in ["../x", "-rf", "a..b", "a b", "x.lock"]:
+        with pytest.raises(InvalidInputError):
+            Workspace(remote, tmp_path / "cache").publish(name, bump("v6"), "m")
