@@ -30,6 +30,12 @@ def _bump(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from promoter.demo import run_demo
+
+    return run_demo(Path(args.root))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="promoter",
@@ -51,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     bump.add_argument("--env", required=True, help="environment, as listed in gitops-promotion.yaml")
     bump.add_argument("--digest", help="optional sha256:<hex> digest to pin")
     bump.set_defaults(handler=_bump)
+
+    demo = commands.add_parser("demo", help="show a bump on a sample GitOps repository")
+    demo.add_argument(
+        "--root", default=".promoter/demo", help="where to write the sample (default: .promoter/demo)"
+    )
+    demo.set_defaults(handler=_demo)
+
+    from promoter.sandbox.command import add_parser as add_sandbox_parser
+
+    add_sandbox_parser(commands)
     return parser
 
 

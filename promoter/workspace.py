@@ -73,8 +73,8 @@ def split_credentials(url: str) -> tuple[str, str | None]:
     if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
         return url, None
     userinfo, _, host = parts.netloc.rpartition("@")
-    _, _, secret = userinfo.partition(":")
-    return urlunsplit(parts._replace(netloc=host)), secret or userinfo or None
+    _, _, secret = userinfo.partition(":")  # a user name alone (dev.azure.com's `org@`) is not a secret
+    return urlunsplit(parts._replace(netloc=host)), secret or None
 
 
 def check_ref_name(name: str) -> str:

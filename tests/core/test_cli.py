@@ -11,8 +11,21 @@ from tests.helpers import snapshot
 
 
 def test_bump_prints_changed_paths_and_exits_0(gitops_tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["bump", "--sourcedir", str(gitops_tree), "--group", "apps", "--app", "podinfo",
-                 "--tag", "a8b91c33", "--env", "qa"])
+    code = main(
+        [
+            "bump",
+            "--sourcedir",
+            str(gitops_tree),
+            "--group",
+            "apps",
+            "--app",
+            "podinfo",
+            "--tag",
+            "a8b91c33",
+            "--env",
+            "qa",
+        ]
+    )
     assert code == 0
     assert capsys.readouterr().out == "apps/qa/podinfo.yaml\n"
     assert "podinfo:a8b91c33" in (gitops_tree / "apps/qa/podinfo.yaml").read_text()
@@ -47,12 +60,19 @@ def test_bump_bad_input_exits_2_with_one_line_and_writes_nothing(
 
 
 def test_bump_without_config_says_what_to_create(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bump", "--sourcedir", str(tmp_path), "--group", "a", "--app", "b", "--tag", "1", "--env", "dev"]) == 2
+    assert (
+        main(
+            ["bump", "--sourcedir", str(tmp_path), "--group", "a", "--app", "b", "--tag", "1", "--env", "dev"]
+        )
+        == 2
+    )
     assert "create gitops-promotion.yaml" in capsys.readouterr().err
 
 
 def test_console_script_lists_its_commands() -> None:
-    result = subprocess.run([sys.executable, "-m", "promoter.cli", "--help"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "promoter.cli", "--help"], capture_output=True, text=True, check=True
+    )
     assert "bump" in result.stdout
     missing = subprocess.run([sys.executable, "-m", "promoter.cli", "bump"], capture_output=True, text=True)
     assert missing.returncode == 2 and "required" in missing.stderr

@@ -51,8 +51,14 @@ def test_defaults_match_gitops_promotion() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("5", timedelta(minutes=5)), ("'10m'", timedelta(minutes=10)), ("90s", timedelta(seconds=90)),
-     ("1h30m", timedelta(minutes=90)), ("2.5", timedelta(minutes=2.5)), ("0", timedelta(minutes=5))],
+    [
+        ("5", timedelta(minutes=5)),
+        ("'10m'", timedelta(minutes=10)),
+        ("90s", timedelta(seconds=90)),
+        ("1h30m", timedelta(minutes=90)),
+        ("2.5", timedelta(minutes=2.5)),
+        ("0", timedelta(minutes=5)),
+    ],
 )
 def test_integer_timeout_means_minutes_and_durations_are_accepted(value: str, expected: timedelta) -> None:
     config = parse_config(f"status_timeout_minutes: {value}\nenvironments:\n  - name: dev\n")
@@ -62,10 +68,15 @@ def test_integer_timeout_means_minutes_and_durations_are_accepted(value: str, ex
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("enviroments:\n  - name: dev\n", r"gitops-promotion.yaml:1: unknown key 'enviroments'; did you mean 'environments'\?"),
+        (
+            "enviroments:\n  - name: dev\n",
+            r"gitops-promotion.yaml:1: unknown key 'enviroments'; did you mean 'environments'\?",
+        ),
         ("environments:\n  - name: dev\n    autp: true\n", r":3: unknown key 'autp'; did you mean 'auto'\?"),
-        ("environments:\n  - name: dev\ngroups:\n  apps:\n    applications:\n      web:\n        selector: {}\n",
-         r":7: unknown key 'selector'; did you mean 'featureLabelSelector'\?"),
+        (
+            "environments:\n  - name: dev\ngroups:\n  apps:\n    applications:\n      web:\n        selector: {}\n",
+            r":7: unknown key 'selector'; did you mean 'featureLabelSelector'\?",
+        ),
         ("environments: []\n", "at least 1 item"),
         ("prflow: per-app\n", "missing required key 'environments'"),
         ("environments:\n  - name: dev\n  - name: dev\n", "unique; repeated: dev"),
@@ -109,7 +120,7 @@ def test_non_utf8_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_unknown_environment_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="unknown environment 'staging'.*dev, qa, prod"):
+    with pytest.raises(ConfigError, match=r"unknown environment 'staging'.*dev, qa, prod"):
         parse_config(ORIGINAL).environment("staging")
 
 

@@ -52,10 +52,14 @@ def test_tag_name_and_digest_markers_of_a_kustomize_images_entry() -> None:
     new, count = rewrite_text(text, "apps", "podinfo", "7.0.0", DIGEST_B)
     assert count == 2
     assert changed_lines(text, new) == [
-        ('    newTag: "6.5.0" # {"$imagepolicy": "apps:podinfo:tag"}\n',
-         '    newTag: "7.0.0" # {"$imagepolicy": "apps:podinfo:tag"}\n'),
-        (f'    digest: {DIGEST_A} # {{"$imagepolicy": "apps:podinfo:digest"}}\n',
-         f'    digest: {DIGEST_B} # {{"$imagepolicy": "apps:podinfo:digest"}}\n'),
+        (
+            '    newTag: "6.5.0" # {"$imagepolicy": "apps:podinfo:tag"}\n',
+            '    newTag: "7.0.0" # {"$imagepolicy": "apps:podinfo:tag"}\n',
+        ),
+        (
+            f'    digest: {DIGEST_A} # {{"$imagepolicy": "apps:podinfo:digest"}}\n',
+            f'    digest: {DIGEST_B} # {{"$imagepolicy": "apps:podinfo:digest"}}\n',
+        ),
     ]
     markers = find_markers(new)
     assert {m.repository for m in markers} == {"ghcr.io/acme/podinfo"}  # siblings name the image
@@ -72,9 +76,13 @@ def test_tag_marker_on_a_full_image_reference_replaces_only_the_tag() -> None:
     ("line", "tag", "expected"),
     [
         ('tag: "1.0" # {"$imagepolicy": "g:a:tag"}', "1.10", 'tag: "1.10" # {"$imagepolicy": "g:a:tag"}'),
-        ("tag: '1.0' # {\"$imagepolicy\": \"g:a:tag\"}", "2", "tag: '2' # {\"$imagepolicy\": \"g:a:tag\"}"),
+        ('tag: \'1.0\' # {"$imagepolicy": "g:a:tag"}', "2", 'tag: \'2\' # {"$imagepolicy": "g:a:tag"}'),
         ('tag: v1 # {"$imagepolicy": "g:a:tag"}', "1.10", 'tag: "1.10" # {"$imagepolicy": "g:a:tag"}'),
-        ('tag: v1 # {"$imagepolicy": "g:a:tag"}', "20231001", 'tag: "20231001" # {"$imagepolicy": "g:a:tag"}'),
+        (
+            'tag: v1 # {"$imagepolicy": "g:a:tag"}',
+            "20231001",
+            'tag: "20231001" # {"$imagepolicy": "g:a:tag"}',
+        ),
         ('tag: v1 # {"$imagepolicy": "g:a:tag"}', "true", 'tag: "true" # {"$imagepolicy": "g:a:tag"}'),
         ('tag: v1 # {"$imagepolicy": "g:a:tag"}', "1e3", 'tag: "1e3" # {"$imagepolicy": "g:a:tag"}'),
         ('tag: v1 # {"$imagepolicy": "g:a:tag"}', "v2", 'tag: v2 # {"$imagepolicy": "g:a:tag"}'),
@@ -98,14 +106,16 @@ def test_every_other_byte_is_kept_crlf_comments_and_documents() -> None:
         "    containers:\r\n"
         "    -   name: x\r\n"
         '        image: "ghcr.io/acme/podinfo:6.5.0"   # {"$imagepolicy": "apps:podinfo"}\r\n'
-        "    -   image: ghcr.io/acme/other:1 # {\"$imagepolicy\": \"apps:other\"}\r\n"
+        '    -   image: ghcr.io/acme/other:1 # {"$imagepolicy": "apps:other"}\r\n'
         "---\r\n"
         "kind: ConfigMap\r\n"
     )
     new, _ = rewrite_text(text, "apps", "podinfo", "cc2b7e0a")
     assert changed_lines(text, new) == [
-        ('        image: "ghcr.io/acme/podinfo:6.5.0"   # {"$imagepolicy": "apps:podinfo"}\r\n',
-         '        image: "ghcr.io/acme/podinfo:cc2b7e0a"   # {"$imagepolicy": "apps:podinfo"}\r\n'),
+        (
+            '        image: "ghcr.io/acme/podinfo:6.5.0"   # {"$imagepolicy": "apps:podinfo"}\r\n',
+            '        image: "ghcr.io/acme/podinfo:cc2b7e0a"   # {"$imagepolicy": "apps:podinfo"}\r\n',
+        ),
     ]
 
 
@@ -159,7 +169,9 @@ def test_rewrite_to_the_current_tag_writes_nothing(gitops_tree: Path) -> None:
 def test_nested_directories_are_searched_and_file_mode_kept(gitops_tree: Path) -> None:
     nested = gitops_tree / "apps/dev/overlays/eu"
     nested.mkdir(parents=True)
-    (nested / "kustomization.yml").write_text('images:\n  - name: x\n    newTag: "1" # {"$imagepolicy": "apps:podinfo:tag"}\n')
+    (nested / "kustomization.yml").write_text(
+        'images:\n  - name: x\n    newTag: "1" # {"$imagepolicy": "apps:podinfo:tag"}\n'
+    )
     (nested / "kustomization.yml").chmod(0o640)
     result = rewrite_environment(gitops_tree, "apps", "podinfo", "dev", "v9")
     assert result.written == ["apps/dev/overlays/eu/kustomization.yml", "apps/dev/podinfo.yaml"]
@@ -191,7 +203,7 @@ def test_symlink_leaving_the_repository_is_refused(gitops_tree: Path, tmp_path: 
     outside.write_text('image: ghcr.io/acme/podinfo:1 # {"$imagepolicy": "apps:podinfo"}\n')
     (gitops_tree / "apps/dev/escape.yaml").symlink_to(outside)
     before = snapshot(gitops_tree)
-    with pytest.raises(ManifestError, match="escape.yaml is a symlink that leaves the repository"):
+    with pytest.raises(ManifestError, match=r"escape.yaml is a symlink that leaves the repository"):
         rewrite_environment(gitops_tree, "apps", "podinfo", "dev", "2")
     assert snapshot(gitops_tree) == before
     assert "ghcr.io/acme/podinfo:1 " in outside.read_text()
@@ -226,7 +238,9 @@ styles = st.sampled_from(["{}", '"{}"', "'{}'"])
 
 
 @given(old=tags, new=tags, style=styles, crlf=st.booleans(), pad=st.integers(0, 4))
-def test_rewrite_changes_exactly_the_marked_scalar(old: str, new: str, style: str, crlf: bool, pad: int) -> None:
+def test_rewrite_changes_exactly_the_marked_scalar(
+    old: str, new: str, style: str, crlf: bool, pad: int
+) -> None:
     eol = "\r\n" if crlf else "\n"
     marked = f'    newTag: {style.format(old)}{" " * pad} # {{"$imagepolicy": "g:a:tag"}}'
     text = eol.join(["images:", "  - name: ghcr.io/x/a", marked, "other: 1", ""])
@@ -242,7 +256,9 @@ def test_rewrite_changes_exactly_the_marked_scalar(old: str, new: str, style: st
     assert again == result  # rewriting to the same tag is a no-op
 
 
-@given(tag=tags, registry=st.sampled_from(["ghcr.io/acme", "registry:5000", "docker.io/library", "quay.io/a/b"]))
+@given(
+    tag=tags, registry=st.sampled_from(["ghcr.io/acme", "registry:5000", "docker.io/library", "quay.io/a/b"])
+)
 def test_whole_value_round_trip_keeps_repository(tag: str, registry: str) -> None:
     text = f'image: {registry}/app:1.0 # {{"$imagepolicy": "g:app"}}\n'
     result, _ = rewrite_text(text, "g", "app", tag)

@@ -25,14 +25,17 @@ def test_valid_tags_are_accepted(tag: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "tag", ["", ".hidden", "-dash", "a" * 129, "a/b", "a:b", "a b", "x;rm -rf /", "$(id)", "a\nb", "tag\x00", "ü"]
+    "tag",
+    ["", ".hidden", "-dash", "a" * 129, "a/b", "a:b", "a b", "x;rm -rf /", "$(id)", "a\nb", "tag\x00", "ü"],
 )
 def test_invalid_tags_are_refused_with_the_rule(tag: str) -> None:
     with pytest.raises(InvalidInputError, match="OCI tag"):
         check_tag(tag)
 
 
-@pytest.mark.parametrize("name", ["..", "../etc", "/abs", "a/b", "Apps", "-a", "a-", "", "a\x00", "a" * 64, "a_b"])
+@pytest.mark.parametrize(
+    "name", ["..", "../etc", "/abs", "a/b", "Apps", "-a", "a-", "", "a\x00", "a" * 64, "a_b"]
+)
 def test_group_and_app_names_cannot_escape_or_break_dns_rules(name: str) -> None:
     with pytest.raises(InvalidInputError, match="lowercase"):
         check_group(name)

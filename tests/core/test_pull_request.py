@@ -39,12 +39,15 @@ def test_older_bodies_without_type_or_feature_default_to_promote() -> None:
     [
         (None, "no promotion metadata"),
         ("Just a PR", "no promotion metadata"),
-        ("<!-- metadata = {\"group\":\"apps\", -->", "not valid JSON"),
+        ('<!-- metadata = {"group":"apps", -->', "not valid JSON"),
         ("<!-- metadata = [1] -->", "must be a JSON object"),
         ('<!-- metadata = {"group":"apps","app":"podinfo","tag":"1;rm -rf /","env":"dev"} -->', "at 'tag'"),
         ('<!-- metadata = {"group":"../..","app":"podinfo","tag":"1","env":"dev"} -->', "at 'group'"),
         ('<!-- metadata = {"group":"apps","app":"podinfo","tag":"1"} -->', "at 'env'"),
-        ('<!-- metadata = {"group":"apps","app":"podinfo","tag":"1","env":"dev","sha":"xyz"} -->', "at 'sha'"),
+        (
+            '<!-- metadata = {"group":"apps","app":"podinfo","tag":"1","env":"dev","sha":"xyz"} -->',
+            "at 'sha'",
+        ),
         ('<!-- metadata = {"group":"apps","app":"podinfo","tag":1,"env":"dev"} -->', "at 'tag'"),
     ],
 )

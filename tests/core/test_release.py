@@ -42,5 +42,8 @@ def test_one_image_can_feed_apps_in_several_groups_through_any_marker_form(gitop
     (gitops_tree / "hub/dev").mkdir(parents=True)
     (gitops_tree / "hub/dev/nginx.yaml").write_text('image: nginx:1.25 # {"$imagepolicy": "hub:nginx"}\n')
     config = load_config(gitops_tree)
-    assert resolve_apps(gitops_tree, config, "ghcr.io/acme/podinfo") == [("apps", "podinfo"), ("edge", "proxy")]
+    assert resolve_apps(gitops_tree, config, "ghcr.io/acme/podinfo") == [
+        ("apps", "podinfo"),
+        ("edge", "proxy"),
+    ]
     assert resolve_apps(gitops_tree, config, "docker.io/library/nginx") == [("hub", "nginx")]

@@ -24,14 +24,20 @@ def remote_file(url: str, ref: str, path: str) -> str:
 
 def test_publish_commits_only_the_changed_manifest_on_a_branch_from_main(remote: str, tmp_path: Path) -> None:
     workspace = Workspace(remote, tmp_path / "cache", author=Author("Release Bot", "bot@example.com"))
-    result = workspace.publish("promote/apps-podinfo", bump("a8b91c33"), "Promote apps/podinfo version a8b91c33")
+    result = workspace.publish(
+        "promote/apps-podinfo", bump("a8b91c33"), "Promote apps/podinfo version a8b91c33"
+    )
     assert result.pushed and result.rebases == 0 and result.changed == ["apps/dev/podinfo.yaml"]
     log = remote_log(remote, "promote/apps-podinfo")
     assert log[0] == f"{result.sha} Release Bot <bot@example.com> Promote apps/podinfo version a8b91c33"
     assert len(log) == 2 and log[1].split()[0] == result.base_sha
-    files = run_git(Path(remote.removeprefix("file://")), "diff", "--name-only", "main", "promote/apps-podinfo")
+    files = run_git(
+        Path(remote.removeprefix("file://")), "diff", "--name-only", "main", "promote/apps-podinfo"
+    )
     assert files == "apps/dev/podinfo.yaml"
-    assert "ghcr.io/acme/podinfo:a8b91c33" in remote_file(remote, "promote/apps-podinfo", "apps/dev/podinfo.yaml")
+    assert "ghcr.io/acme/podinfo:a8b91c33" in remote_file(
+        remote, "promote/apps-podinfo", "apps/dev/podinfo.yaml"
+    )
 
 
 def test_rerun_of_the_same_bump_makes_no_second_commit(remote: str, tmp_path: Path) -> None:
@@ -114,7 +120,10 @@ def test_failure_before_push_leaves_the_remote_untouched(remote: str, tmp_path: 
         workspace.publish("promote/apps-podinfo", broken, "m")
     with pytest.raises(ManifestError, match="no setter marker"):
         workspace.publish("promote/apps-podinfo", bump("v4", app="nothere"), "m")
-    assert run_git(Path(remote.removeprefix("file://")), "for-each-ref", "--format=%(refname)") == "refs/heads/main"
+    assert (
+        run_git(Path(remote.removeprefix("file://")), "for-each-ref", "--format=%(refname)")
+        == "refs/heads/main"
+    )
     result = workspace.publish("promote/apps-podinfo", bump("v4"), "m")
     assert result.changed == ["apps/dev/podinfo.yaml"]
 
@@ -124,7 +133,11 @@ def test_files_keep_their_mode_and_other_files_their_blobs(remote: str, tmp_path
     result = workspace.publish("promote/apps-podinfo", bump("v7", env="prod"), "m")
     bare = Path(remote.removeprefix("file://"))
     changed = run_git(bare, "diff", "--raw", "main", result.sha).splitlines()
-    assert len(changed) == 1 and changed[0].startswith(":100644 100644") and changed[0].endswith("apps/prod/podinfo.yaml")
+    assert (
+        len(changed) == 1
+        and changed[0].startswith(":100644 100644")
+        and changed[0].endswith("apps/prod/podinfo.yaml")
+    )
 
 
 def test_edits_outside_the_tree_are_refused(remote: str, tmp_path: Path) -> None:
@@ -147,7 +160,7 @@ def test_credentials_never_reach_the_url_or_git_config(remote: str, tmp_path: Pa
 
 def test_unreachable_remote_is_a_clear_error_without_the_token(tmp_path: Path) -> None:
     workspace = Workspace(f"file://{tmp_path}/missing.git", tmp_path / "cache", token="tok-SECRET-123")
-    with pytest.raises(WorkspaceError, match="git fetch failed .* check the URL") as caught:
+    with pytest.raises(WorkspaceError, match=r"git fetch failed .* check the URL") as caught:
         workspace.fetch()
     assert "tok-SECRET-123" not in str(caught.value)
 
