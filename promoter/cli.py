@@ -7,6 +7,7 @@ as a CI log reader would want.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,33 @@ def _bump(args: argparse.Namespace) -> int:
     changed = rewrite_environment(root, args.group, args.app, args.env, args.tag, args.digest)
     for path in changed.written:
         print(path)
+    return 0
+
+
+def _compat(args: argparse.Namespace) -> int:
+    """new / promote / status: print the message and exit 0, or fail as gitops-promotion does (exit 1)."""
+    from promoter import commands
+
+    options = commands.Options(
+        sourcedir=Path(args.sourcedir),
+        token=args.token or os.environ.get("PROMOTER_TOKEN", ""),
+        provider=args.provider,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else commands.default_cache_dir(),
+        merge_method=args.merge_method,
+        poll_interval=args.poll_interval,
+        status_pattern=args.status_context_pattern,
+    )
+    try:
+        if args.command == "new":
+            message = commands.command_new(options, args.group, args.app, args.tag)
+        elif args.command == "promote":
+            message = commands.command_promote(options, args.commit)
+        else:
+            message = commands.command_status(options, args.branch)
+    except PromoterError as error:
+        print(f"Application failed with error: {error}", file=sys.stderr)
+        return 1
+    print(message)
     return 0
 
 
@@ -57,6 +85,42 @@ def build_parser() -> argparse.ArgumentParser:
     bump.add_argument("--env", required=True, help="environment, as listed in gitops-promotion.yaml")
     bump.add_argument("--digest", help="optional sha256:<hex> digest to pin")
     bump.set_defaults(handler=_bump)
+
+    compat = argparse.ArgumentParser(add_help=False)
+    compat.add_argument(
+        "--token", help="forge token (prefer the PROMOTER_TOKEN environment variable: argv is visible)"
+    )
+    compat.add_argument(
+        "--provider", choices=["github", "azdo"], help="forge kind; default: from the origin URL"
+    )
+    compat.add_argument("--sourcedir", default=".", help="checkout of the GitOps repository (default: .)")
+    compat.add_argument(
+        "--cache-dir", help="where cached clones live (default: $PROMOTER_CACHE_DIR or ~/.cache/promoter/git)"
+    )
+    compat.add_argument("--merge-method", choices=["merge", "squash", "rebase"], default="merge")
+    compat.add_argument(
+        "--poll-interval", type=float, default=5.0, help="first wait between status polls, seconds"
+    )
+    compat.add_argument(
+        "--status-context-pattern", help="regex with a (?P<name>...) group for Flux commitStatusExpr contexts"
+    )
+    new = commands.add_parser("new", parents=[compat], help="open the first environment's PR for a new tag")
+    new.add_argument("--group", required=True)
+    new.add_argument("--app", required=True)
+    new.add_argument("--tag", required=True)
+    new.set_defaults(handler=_compat)
+    promote = commands.add_parser(
+        "promote", parents=[compat], help="after a promotion PR merged: open the next one"
+    )
+    promote.add_argument("--commit", help="the merge commit (default: HEAD of --sourcedir)")
+    promote.set_defaults(handler=_compat)
+    status = commands.add_parser(
+        "status", parents=[compat], help="the PR check: wait for the previous env's Flux status"
+    )
+    status.add_argument(
+        "--branch", help="the PR's source branch (default: from CI variables or the checkout)"
+    )
+    status.set_defaults(handler=_compat)
 
     demo = commands.add_parser("demo", help="show a bump on a sample GitOps repository")
     demo.add_argument(

@@ -26,3 +26,19 @@ class WorkspaceError(PromoterError):
 
 class PushRejectedError(WorkspaceError):
     """The remote branch moved underneath us: the edit must be re-applied on the new base."""
+
+
+class ProviderError(PromoterError):
+    """The Git forge (GitHub, Azure DevOps) refused or failed a request."""
+
+
+class ProviderAuthError(ProviderError):
+    """401 or 403: the token is wrong or lacks a permission; retrying will not help."""
+
+
+class ProviderNotFoundError(ProviderError):
+    """404: the repository, PR or commit does not exist, or the token cannot see it."""
+
+
+class ProviderRateLimitError(ProviderError):
+    """The forge asks us to wait longer than we are allowed to."""

@@ -1,0 +1,125 @@
+"""The stages of a promotion on git and the forge, each one a reconcile: read what is true, then act.
+
+Used by the gitops-promotion compatible commands (`new`, `promote`, `status`) and by the Prefect tasks.
+Running any stage twice gives the same result: one branch, one PR, one commit per bump, one merge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from promoter.bump import bump_edit
+from promoter.config import Config, Environment
+from promoter.errors import WorkspaceError
+from promoter.health import StatusMatcher, Verdict, current_verdict, wait_for_verdict
+from promoter.providers.base import GitProvider, MergeMethod, PullRequest, StatusState
+from promoter.pull_request import PRState
+from promoter.workspace import PushResult, Workspace
+
+CHECK_CONTEXT = "promoter"
+MAX_CANDIDATES = 10
+
+
+@dataclass
+class Promotion:
+    """What a stage needs: the repository's config, its cached clone and its forge."""
+
+    config: Config
+    workspace: Workspace
+    provider: GitProvider
+    merge_method: MergeMethod = "merge"
+    status_pattern: str | None = None
+
+    @property
+    def base(self) -> str:
+        return self.workspace.base_branch
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The PR of one environment after `open_pull_request`; None when main already runs the tag there."""
+
+    state: PRState
+    branch: str
+    pull_request: PullRequest | None
+    push: PushResult
+
+
+def open_pull_request(promotion: Promotion, state: PRState) -> Opened:
+    """Bump `state.env` on the promotion branch (rebuilt from main), then create or update its PR.
+
+    The PR auto-merges exactly when the environment is `auto: true`; it is switched off otherwise, so a
+    branch reused from an automatic environment never merges into a manual one by itself.
+    """
+    env = promotion.config.environment(state.env)
+    branch = state.branch_name(promotion.config.prflow)
+    edit = bump_edit(state.group, state.app, state.env, state.tag)
+    push = promotion.workspace.publish(branch, edit, state.title())
+    stamped = state.model_copy(update={"sha": push.base_sha}) if not state.sha else state
+    if not push.changed:
+        return Opened(stamped, branch, None, push)
+    pr = promotion.provider.upsert_pull_request(branch, promotion.base, stamped.title(), stamped.body())
+    promotion.provider.set_auto_merge(pr, env.auto, promotion.merge_method)
+    return Opened(stamped, branch, pr, push)
+
+
+def next_state(promotion: Promotion, merged: PRState, merge_commit: str) -> PRState | None:
+    """The state of the next environment's PR after `merged` landed as `merge_commit`, or None at the end."""
+    following = promotion.config.next_environment(merged.env)
+    if following is None:
+        return None
+    return merged.model_copy(update={"env": following.name, "sha": merge_commit})
+
+
+def previous_environment(promotion: Promotion, state: PRState) -> Environment | None:
+    return promotion.config.previous_environment(state.env)
+
+
+def flux_verdict(promotion: Promotion, group: str, env: str, commit: str) -> Verdict:
+    """Flux's current word on `<group>-<env>` for `commit`, looking at main's newer commits too."""
+    matcher = StatusMatcher(
+        f"{group}-{env}", *([promotion.status_pattern] if promotion.status_pattern else [])
+    )
+    head = promotion.workspace.fetch()
+    candidates = _descendants(promotion.workspace, commit, head)
+    return current_verdict(candidates, promotion.provider.commit_statuses, matcher)
+
+
+def _descendants(workspace: Workspace, commit: str, head: str) -> list[str]:
+    """`head` back to `commit` along main (newest first, at most MAX_CANDIDATES), ending with `commit`."""
+    if commit == head:
+        return [commit]
+    try:
+        between = workspace.run(
+            "rev-list", "--first-parent", f"--max-count={MAX_CANDIDATES}", f"{commit}..{head}"
+        )
+    except WorkspaceError:  # the commit may be unknown to the clone; the forge still knows it
+        return [head, commit]
+    newer = [line for line in between.split() if line]
+    if not newer or workspace.run("merge-base", head, commit).strip() != commit:
+        return [commit]
+    return [*newer, commit]
+
+
+def wait_for_environment(
+    promotion: Promotion,
+    group: str,
+    env: str,
+    commit: str,
+    *,
+    interval: float,
+    on_wait: Callable[[Verdict, float], None] | None = None,
+) -> Verdict:
+    """Poll Flux's verdict until healthy, failed or the config's `status_timeout_minutes` ("no report")."""
+    return wait_for_verdict(
+        lambda: flux_verdict(promotion, group, env, commit),
+        promotion.config.status_timeout.total_seconds(),
+        interval=interval,
+        on_wait=on_wait,
+    )
+
+
+def post_check(promotion: Promotion, pr: PullRequest, state: StatusState, description: str) -> None:
+    """The flow is its own PR check: context `promoter` on the PR head, which branch protection requires."""
+    promotion.provider.set_commit_status(pr.head_sha, CHECK_CONTEXT, state, description)

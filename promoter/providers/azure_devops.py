@@ -1,0 +1,242 @@
+"""Azure DevOps Services and Server: the Git REST API 7.1 (pull requests, statuses, diffs)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Literal
+
+from promoter.errors import ProviderError
+from promoter.providers.base import CommitStatus, MergeMethod, PullRequest, StatusState
+from promoter.providers.http import ForgeClient, RateBudget, Stats
+
+API_VERSION = "7.1"
+STATUS_API_VERSION = "7.1-preview.1"
+PERMISSIONS = "the scopes 'Code (Read & Write)' and 'Code (Status)'"
+NOBODY = "00000000-0000-0000-0000-000000000000"
+_STRATEGY = {"merge": "noFastForward", "squash": "squash", "rebase": "rebase"}
+_STATE = {"pending": "pending", "success": "succeeded", "failure": "failed", "error": "error"}
+_PR_STATE = {"active": "open", "completed": "merged", "abandoned": "closed"}
+PAGE = 100
+
+
+class AzureDevOpsProvider:
+    """One repository: `collection_url` is `https://dev.azure.com/{org}` (or a Server collection URL)."""
+
+    kind = "azdo"
+
+    def __init__(self, collection_url: str, project: str, name: str, token: str, **client: Any) -> None:
+        self.project, self.name = project, name
+        self.repository = f"{project}/{name}"
+        self._web = f"{collection_url.rstrip('/')}/{project}/_git/{name}"
+        basic = base64.b64encode(f":{token}".encode()).decode()
+        self.client = ForgeClient(
+            f"{collection_url.rstrip('/')}/{project}/_apis/git/repositories/{name}",
+            headers={
+                "Authorization": f"Basic {basic}",
+                "Accept": "application/json",
+                "User-Agent": "promoter",
+            },
+            describe=f"Azure DevOps repository {self.repository}",
+            permission_hint=PERMISSIONS,
+            **client,
+        )
+
+    @property
+    def budget(self) -> RateBudget:
+        return self.client.budget
+
+    @property
+    def stats(self) -> Stats:
+        return self.client.stats
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _get(self, path: str, route: str, **params: Any) -> Any:
+        return self.client.request(
+            "GET", path, params={"api-version": API_VERSION, **params}, route=route
+        ).data
+
+    def _send(self, method: str, path: str, body: Any, route: str, version: str = API_VERSION) -> Any:
+        return self.client.request(method, f"{path}?api-version={version}", json_body=body, route=route).data
+
+    def _pages(self, path: str, route: str, version: str = API_VERSION, **params: Any) -> list[Any]:
+        items: list[Any] = []
+        while True:
+            params_page = {"api-version": version, "$top": PAGE, "$skip": len(items), **params}
+            data = self.client.request("GET", path, params=params_page, route=route).data
+            page = data.get("value") if isinstance(data, dict) else None
+            if not isinstance(page, list):
+                raise ProviderError(f"Azure DevOps answered {route} without a 'value' list")
+            items.extend(page)
+            if len(page) < PAGE:
+                return items
+
+    # -- pull requests ------------------------------------------------------------------------------
+
+    def find_pull_request(
+        self, branch: str, base: str, state: Literal["open", "all"] = "open"
+    ) -> PullRequest | None:
+        found = self._pages(
+            "/pullrequests",
+            "list pullrequests",
+            **{
+                "searchCriteria.sourceRefName": f"refs/heads/{branch}",
+                "searchCriteria.targetRefName": f"refs/heads/{base}",
+                "searchCriteria.status": "active" if state == "open" else "all",
+            },
+        )
+        pulls = sorted((self._pull(item) for item in found), key=lambda pr: pr.number, reverse=True)
+        return pulls[0] if pulls else None
+
+    def get_pull_request(self, number: int) -> PullRequest:
+        return self._pull(self._get(f"/pullrequests/{number}", "get pullrequest"))
+
+    def upsert_pull_request(self, branch: str, base: str, title: str, body: str) -> PullRequest:
+        existing = self.find_pull_request(branch, base)
+        if existing is None:
+            response = self.client.request(
+                "POST",
+                f"/pullrequests?api-version={API_VERSION}",
+                json_body={
+                    "sourceRefName": f"refs/heads/{branch}",
+                    "targetRefName": f"refs/heads/{base}",
+                    "title": title,
+                    "description": body,
+                },
+                route="create pullrequest",
+                ok=(200, 201, 409),
+            )
+            if response.status != 409:
+                return self._pull(response.data)
+            existing = self.find_pull_request(branch, base)
+            if existing is None:
+                raise ProviderError(f"Azure DevOps refused to open a PR from {branch} into {base} (409)")
+        if existing.title == title and existing.body == body:
+            return existing
+        data = self._send(
+            "PATCH",
+            f"/pullrequests/{existing.number}",
+            {"title": title, "description": body},
+            "update pullrequest",
+        )
+        return self._pull(data)
+
+    def set_auto_merge(self, pr: PullRequest, enabled: bool, method: MergeMethod) -> None:
+        if pr.auto_merge == enabled or pr.state != "open":
+            return
+        raw = self._get(f"/pullrequests/{pr.number}", "get pullrequest")
+        creator = (raw.get("createdBy") or {}).get("id") if isinstance(raw, dict) else None
+        body: dict[str, Any] = {"autoCompleteSetBy": {"id": (creator or NOBODY) if enabled else NOBODY}}
+        if enabled:
+            body["completionOptions"] = {"mergeStrategy": _STRATEGY[method], "deleteSourceBranch": False}
+        self._send("PATCH", f"/pullrequests/{pr.number}", body, "auto-complete pullrequest")
+
+    def merge(self, pr: PullRequest, method: MergeMethod) -> PullRequest:
+        current = self.get_pull_request(pr.number)
+        if current.state == "merged":
+            return current
+        response = self.client.request(
+            "PATCH",
+            f"/pullrequests/{pr.number}?api-version={API_VERSION}",
+            json_body={
+                "status": "completed",
+                "lastMergeSourceCommit": {"commitId": current.head_sha},
+                "completionOptions": {"mergeStrategy": _STRATEGY[method], "deleteSourceBranch": False},
+            },
+            route="complete pullrequest",
+            ok=(200, 400, 409),
+        )
+        merged = self.get_pull_request(pr.number)
+        if merged.state == "merged":
+            return merged
+        message = response.data.get("message") if isinstance(response.data, dict) else None
+        raise ProviderError(f"Azure DevOps refused to complete PR {pr.number}: {message or 'no details'}")
+
+    def merged_pull_request_for(self, commit: str) -> PullRequest | None:
+        data = self._send(
+            "POST",
+            "/pullrequestquery",
+            {"queries": [{"type": "lastMergeCommit", "items": [commit]}]},
+            "query pullrequests",
+        )
+        results = data.get("results") if isinstance(data, dict) else None
+        for result in results or []:
+            for item in (result or {}).get(commit, []):
+                pr = self._pull(item)
+                if pr.state == "merged":
+                    return pr
+        return None
+
+    # -- statuses and ancestry ----------------------------------------------------------------------
+
+    def commit_statuses(self, sha: str) -> list[CommitStatus]:
+        statuses = []
+        for item in self._pages(f"/commits/{sha}/statuses", "list statuses", STATUS_API_VERSION):
+            if not isinstance(item, dict):
+                continue
+            context = item.get("context") or {}
+            statuses.append(
+                CommitStatus(
+                    context=str(context.get("name") or ""),
+                    genre=context.get("genre"),
+                    state=str(item.get("state") or ""),
+                    description=str(item.get("description") or ""),
+                    created_at=str(item.get("creationDate") or ""),
+                    target_url=item.get("targetUrl"),
+                )
+            )
+        return sorted(statuses, key=lambda status: status.created_at, reverse=True)
+
+    def set_commit_status(
+        self, sha: str, context: str, state: StatusState, description: str, target_url: str | None = None
+    ) -> None:
+        genre, _, name = context.rpartition("/")
+        body: dict[str, Any] = {
+            "state": _STATE[state],
+            "description": description[:4000],
+            "context": {"name": name, **({"genre": genre} if genre else {})},
+        }
+        if target_url:
+            body["targetUrl"] = target_url
+        self._send("POST", f"/commits/{sha}/statuses", body, "create status", STATUS_API_VERSION)
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        if ancestor == descendant:
+            return True
+        data = self._get(
+            "/diffs/commits",
+            "diff commits",
+            baseVersion=ancestor,
+            baseVersionType="commit",
+            targetVersion=descendant,
+            targetVersionType="commit",
+            **{"$top": 1},
+        )
+        return isinstance(data, dict) and data.get("commonCommit") == ancestor
+
+    def _pull(self, item: Any) -> PullRequest:
+        if not isinstance(item, dict) or not isinstance(item.get("pullRequestId"), int):
+            raise ProviderError(
+                "Azure DevOps answered a pull request without an id; is this an Azure DevOps API?"
+            )
+        number = item["pullRequestId"]
+        state = _PR_STATE.get(str(item.get("status")), "closed")
+        closed_by = item.get("closedBy") or {}
+        merge_commit = (item.get("lastMergeCommit") or {}).get("commitId")
+        auto = item.get("autoCompleteSetBy") or {}
+        return PullRequest(
+            number=number,
+            title=str(item.get("title") or ""),
+            body=str(item.get("description") or ""),
+            head_branch=str(item.get("sourceRefName") or "").removeprefix("refs/heads/"),
+            base_branch=str(item.get("targetRefName") or "").removeprefix("refs/heads/"),
+            head_sha=str((item.get("lastMergeSourceCommit") or {}).get("commitId") or ""),
+            state=state,  # type: ignore[arg-type]
+            url=f"{self._web}/pullrequest/{number}",
+            merge_commit_sha=merge_commit if state == "merged" else None,
+            merged_by=(closed_by.get("uniqueName") or closed_by.get("displayName"))
+            if state == "merged"
+            else None,
+            auto_merge=bool(auto.get("id")) and auto.get("id") != NOBODY,
+        )

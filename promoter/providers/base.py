@@ -1,0 +1,88 @@
+"""The few forge operations a promotion needs, behind one Protocol so GitHub and Azure DevOps look alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from promoter.providers.http import RateBudget, Stats
+
+MergeMethod = Literal["merge", "squash", "rebase"]
+StatusState = Literal["pending", "success", "failure", "error"]
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """A PR as both forges can describe it. `number` is GitHub's number or Azure DevOps' id."""
+
+    number: int
+    title: str
+    body: str
+    head_branch: str
+    base_branch: str
+    head_sha: str
+    state: Literal["open", "merged", "closed"]
+    url: str
+    merge_commit_sha: str | None = None
+    merged_by: str | None = None
+    auto_merge: bool = False
+    node_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CommitStatus:
+    """One commit status, as posted. `state` is the forge's own word (GitHub `success`, Azure `succeeded`)."""
+
+    context: str
+    state: str
+    description: str
+    created_at: str
+    genre: str | None = None
+    target_url: str | None = None
+
+
+class GitProvider(Protocol):
+    """What a promotion asks of a forge. Every method reads before it writes, so reruns are harmless."""
+
+    kind: str
+    repository: str
+
+    @property
+    def budget(self) -> RateBudget: ...
+
+    @property
+    def stats(self) -> Stats: ...
+
+    def find_pull_request(
+        self, branch: str, base: str, state: Literal["open", "all"] = "open"
+    ) -> PullRequest | None:
+        """The newest PR from `branch` into `base` (open ones only unless `state` is "all")."""
+        ...
+
+    def get_pull_request(self, number: int) -> PullRequest: ...
+
+    def upsert_pull_request(self, branch: str, base: str, title: str, body: str) -> PullRequest:
+        """Create the PR, or update the title and body of the open one from `branch`."""
+        ...
+
+    def set_auto_merge(self, pr: PullRequest, enabled: bool, method: MergeMethod) -> None: ...
+
+    def merge(self, pr: PullRequest, method: MergeMethod) -> PullRequest:
+        """Merge now (a no-op when it already is); returns the PR as merged."""
+        ...
+
+    def merged_pull_request_for(self, commit: str) -> PullRequest | None:
+        """The merged PR whose merge commit is `commit`, if any."""
+        ...
+
+    def commit_statuses(self, sha: str) -> list[CommitStatus]:
+        """All statuses of a commit, every page, newest first."""
+        ...
+
+    def set_commit_status(
+        self, sha: str, context: str, state: StatusState, description: str, target_url: str | None = None
+    ) -> None: ...
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool: ...
+
+    def close(self) -> None: ...

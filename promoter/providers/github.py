@@ -1,0 +1,213 @@
+"""GitHub and GitHub Enterprise Server: REST v3 for most things, GraphQL for auto-merge."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from promoter.errors import ProviderError
+from promoter.providers.base import CommitStatus, MergeMethod, PullRequest, StatusState
+from promoter.providers.http import ForgeClient, RateBudget, Stats
+
+PERMISSIONS = "'contents: write', 'pull-requests: write' and 'statuses: write' (or the 'repo' scope)"
+_GRAPHQL_METHOD = {"merge": "MERGE", "squash": "SQUASH", "rebase": "REBASE"}
+
+
+class GitHubProvider:
+    """One repository on github.com (`api_url` https://api.github.com) or on an Enterprise host (`/api/v3`)."""
+
+    kind = "github"
+
+    def __init__(
+        self, api_url: str, graphql_url: str, owner: str, name: str, token: str, **client: Any
+    ) -> None:
+        self.owner, self.name = owner, name
+        self.repository = f"{owner}/{name}"
+        self._graphql_url = graphql_url
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "promoter",
+        }
+        self.client = ForgeClient(
+            api_url.rstrip("/"),
+            headers=headers,
+            describe=f"GitHub repository {self.repository}",
+            permission_hint=PERMISSIONS,
+            **client,
+        )
+
+    @property
+    def budget(self) -> RateBudget:
+        return self.client.budget
+
+    @property
+    def stats(self) -> Stats:
+        return self.client.stats
+
+    def close(self) -> None:
+        self.client.close()
+
+    @property
+    def _repo(self) -> str:
+        return f"/repos/{self.owner}/{self.name}"
+
+    # -- pull requests ------------------------------------------------------------------------------
+
+    def find_pull_request(
+        self, branch: str, base: str, state: Literal["open", "all"] = "open"
+    ) -> PullRequest | None:
+        params = {
+            "head": f"{self.owner}:{branch}",
+            "base": base,
+            "state": state,
+            "sort": "created",
+            "direction": "desc",
+        }
+        for item in self.client.paginate(f"{self._repo}/pulls", params, "list pulls"):
+            return _pull(item)
+        return None
+
+    def get_pull_request(self, number: int) -> PullRequest:
+        return _pull(self.client.request("GET", f"{self._repo}/pulls/{number}", route="get pull").data)
+
+    def upsert_pull_request(self, branch: str, base: str, title: str, body: str) -> PullRequest:
+        existing = self.find_pull_request(branch, base)
+        if existing is None:
+            response = self.client.request(
+                "POST",
+                f"{self._repo}/pulls",
+                json_body={"title": title, "head": branch, "base": base, "body": body},
+                route="create pull",
+                ok=(201, 422),
+            )
+            if response.status == 201:
+                return _pull(response.data)
+            existing = self.find_pull_request(branch, base)  # created by a retried request or a racing run
+            if existing is None:
+                raise ProviderError(
+                    f"GitHub refused to open a PR from {branch} into {base}: {_message(response.data)}"
+                )
+        if existing.title == title and existing.body == body:
+            return existing
+        data = self.client.request(
+            "PATCH",
+            f"{self._repo}/pulls/{existing.number}",
+            json_body={"title": title, "body": body},
+            route="update pull",
+        ).data
+        return _pull(data)
+
+    def set_auto_merge(self, pr: PullRequest, enabled: bool, method: MergeMethod) -> None:
+        if pr.auto_merge == enabled or pr.state != "open":
+            return
+        if enabled:
+            query = (
+                "mutation($id: ID!, $method: PullRequestMergeMethod!) { enablePullRequestAutoMerge("
+                "input: {pullRequestId: $id, mergeMethod: $method}) { clientMutationId } }"
+            )
+            variables = {"id": pr.node_id, "method": _GRAPHQL_METHOD[method]}
+        else:
+            query = "mutation($id: ID!) { disablePullRequestAutoMerge(input: {pullRequestId: $id}) { clientMutationId } }"
+            variables = {"id": pr.node_id}
+        response = self.client.request(
+            "POST",
+            self._graphql_url,
+            json_body={"query": query, "variables": variables},
+            route="graphql auto-merge",
+        )
+        errors = response.data.get("errors") if isinstance(response.data, dict) else None
+        if errors:
+            text = "; ".join(str(error.get("message", error)) for error in errors)
+            raise ProviderError(
+                f"could not {'enable' if enabled else 'disable'} auto-merge on PR #{pr.number}: {text}; "
+                "turn on 'Allow auto-merge' in the repository settings"
+            )
+
+    def merge(self, pr: PullRequest, method: MergeMethod) -> PullRequest:
+        current = self.get_pull_request(pr.number)
+        if current.state == "merged":
+            return current
+        response = self.client.request(
+            "PUT",
+            f"{self._repo}/pulls/{pr.number}/merge",
+            json_body={"merge_method": method, "sha": current.head_sha},
+            route="merge pull",
+            ok=(200, 405, 409),
+        )
+        if response.status != 200:
+            merged = self.get_pull_request(pr.number)
+            if merged.state == "merged":  # a retried request that had already gone through
+                return merged
+            raise ProviderError(f"GitHub refused to merge PR #{pr.number}: {_message(response.data)}")
+        return self.get_pull_request(pr.number)
+
+    def merged_pull_request_for(self, commit: str) -> PullRequest | None:
+        for item in self.client.paginate(f"{self._repo}/commits/{commit}/pulls", {}, "pulls of commit"):
+            pr = _pull(item)
+            if pr.state == "merged" and pr.merge_commit_sha == commit:
+                return pr
+        return None
+
+    # -- statuses and ancestry ----------------------------------------------------------------------
+
+    def commit_statuses(self, sha: str) -> list[CommitStatus]:
+        statuses = [
+            CommitStatus(
+                context=str(item.get("context") or ""),
+                state=str(item.get("state") or ""),
+                description=str(item.get("description") or ""),
+                created_at=str(item.get("created_at") or ""),
+                target_url=item.get("target_url"),
+            )
+            for item in self.client.paginate(f"{self._repo}/commits/{sha}/statuses", {}, "list statuses")
+            if isinstance(item, dict)
+        ]
+        return sorted(statuses, key=lambda status: status.created_at, reverse=True)
+
+    def set_commit_status(
+        self, sha: str, context: str, state: StatusState, description: str, target_url: str | None = None
+    ) -> None:
+        body: dict[str, Any] = {"state": state, "context": context, "description": description[:140]}
+        if target_url:
+            body["target_url"] = target_url
+        self.client.request("POST", f"{self._repo}/statuses/{sha}", json_body=body, route="create status")
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        if ancestor == descendant:
+            return True
+        data = self.client.request(
+            "GET", f"{self._repo}/compare/{ancestor}...{descendant}", route="compare"
+        ).data
+        return isinstance(data, dict) and data.get("status") in ("ahead", "identical")
+
+
+def _pull(item: Any) -> PullRequest:
+    if not isinstance(item, dict) or not isinstance(item.get("number"), int):
+        raise ProviderError("GitHub answered a pull request without a number; is this a GitHub API?")
+    head, base = item.get("head") or {}, item.get("base") or {}
+    merged = bool(item.get("merged") or item.get("merged_at"))
+    state: Literal["open", "merged", "closed"] = (
+        "merged" if merged else ("open" if item.get("state") == "open" else "closed")
+    )
+    merged_by = item.get("merged_by") or {}
+    return PullRequest(
+        number=item["number"],
+        title=str(item.get("title") or ""),
+        body=str(item.get("body") or ""),
+        head_branch=str(head.get("ref") or ""),
+        base_branch=str(base.get("ref") or ""),
+        head_sha=str(head.get("sha") or ""),
+        state=state,
+        url=str(item.get("html_url") or ""),
+        merge_commit_sha=item.get("merge_commit_sha") if merged else None,
+        merged_by=merged_by.get("login") if isinstance(merged_by, dict) else None,
+        auto_merge=item.get("auto_merge") is not None,
+        node_id=item.get("node_id"),
+    )
+
+
+def _message(data: Any) -> str:
+    if isinstance(data, dict):
+        return str(data.get("message") or data.get("errors") or "no details")
+    return "no details"

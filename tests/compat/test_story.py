@@ -1,0 +1,181 @@
+"""The acceptance story driven by `promoter new | promote | status` alone, as CI pipelines would call them,
+on both sandbox personalities (GitHub Enterprise-style and Azure DevOps)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from promoter.cli import main
+from promoter.providers import GitProvider, parse_remote, provider_for
+from promoter.sandbox.forge import Repository
+from promoter.sandbox.testing import Sandbox, run_sandbox
+
+FAST = ["--poll-interval", "0.05"]
+
+
+@dataclass
+class Story:
+    """One personality's seeded repository, a CI checkout of it, and the commands run against it."""
+
+    sandbox: Sandbox
+    repo: Repository
+    checkout: Path
+    cache: Path
+    capsys: pytest.CaptureFixture[str]
+
+    def run(self, *args: str, token: str | None = None) -> tuple[int, str, str]:
+        provider = ["--provider", "github"] if self.repo.kind == "github" else []
+        os.environ["PROMOTER_TOKEN"] = token or self.sandbox.token
+        try:
+            code = main(
+                [*args, "--sourcedir", str(self.checkout), "--cache-dir", str(self.cache), *provider, *FAST]
+            )
+        finally:
+            del os.environ["PROMOTER_TOKEN"]
+        captured = self.capsys.readouterr()
+        return code, captured.out.strip(), captured.err.strip()
+
+    def ok(self, *args: str) -> str:
+        code, out, err = self.run(*args)
+        assert code == 0, err
+        return out
+
+    def provider(self, token: str) -> GitProvider:
+        url = self.sandbox.clone_url(self.repo)
+        return provider_for(parse_remote(url, "github" if self.repo.kind == "github" else None), token)
+
+    def pull(self, number: int) -> Any:
+        return self.repo.pulls[number]
+
+    def wait_merged(self, number: int) -> str:
+        merged: str = self.sandbox.wait_for(lambda: self.pull(number).merge_commit_sha, timeout=10)
+        return merged
+
+    def main_file(self, path: str) -> str:
+        return git(self.sandbox, self.checkout, "show", f"{self.main_sha()}:{path}")
+
+    def main_sha(self) -> str:
+        git(self.sandbox, self.checkout, "fetch", "-q", "origin")
+        return git(self.sandbox, self.checkout, "rev-parse", "origin/main")
+
+
+def git(sandbox: Sandbox, cwd: Path, *args: str) -> str:
+    env = {**os.environ, **sandbox.git_env()}
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def story_for(sandbox: Sandbox, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Story:
+    repo = (
+        sandbox.forge.repo("github", "acme", "gitops")
+        if kind == "github"
+        else sandbox.forge.repo("azure", "acme", "gitops", "gitops")
+    )
+    checkout = tmp_path / "checkout"
+    git(sandbox, tmp_path, "clone", "-q", sandbox.clone_url(repo), str(checkout))
+    return Story(sandbox, repo, checkout, tmp_path / "cache", capsys)
+
+
+@pytest.fixture(params=["github", "azure"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def story(kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Story]:
+    scenario = {"default": {"delay": 0.05}, "rules": [{"env": "qa", "tag": "a8b91c33", "outcome": "failing"}]}
+    with run_sandbox(tmp_path / "sandbox", seed_demo=True, scenario=scenario) as sandbox:
+        yield story_for(sandbox, kind, tmp_path, capsys)
+        assert sandbox.violations() == []
+
+
+def test_story_new_promote_status_up_to_a_human_merge_of_prod(story: Story) -> None:
+    # cc2b7e0a is healthy everywhere in this scenario.
+    out = story.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "cc2b7e0a")
+    assert out.startswith("created branch promote/apps-podinfo with pull request 1 on commit ")
+    dev = story.pull(1)
+    assert dev.title == "Promote apps/podinfo version cc2b7e0a to environment dev"
+    assert '"env":"dev"' in dev.body and dev.body.endswith("\tENV: dev\n\tAPP: podinfo\n\tTAG: cc2b7e0a")
+
+    assert (
+        story.ok("status", "--branch", "promote/apps-podinfo")
+        == '"dev" is the first environment so status check is skipped'
+    )
+    dev_merge = story.wait_merged(1)  # auto-merge, now that the promoter check is green
+
+    out = story.ok("promote", "--commit", dev_merge)
+    assert out.startswith("created branch promote/apps-podinfo with pull request 2 on commit ")
+    assert f'"sha":"{dev_merge}"' in story.pull(2).body
+    assert "successful reconciliation for apps-dev" in story.ok("status", "--branch", "promote/apps-podinfo")
+    qa_merge = story.wait_merged(2)
+
+    out = story.ok("promote", "--commit", qa_merge)
+    assert "with pull request 3" in out
+    prod = story.pull(3)
+    assert prod.auto_merge is None  # auto: false
+    assert "successful reconciliation for apps-qa" in story.ok("status", "--branch", "promote/apps-podinfo")
+    assert story.pull(3).merge_commit_sha is None  # a person decides
+
+    person = story.provider(story.sandbox.human_token)
+    merged = person.merge(person.get_pull_request(3), "merge")
+    assert merged.state == "merged" and merged.merge_commit_sha
+    assert story.ok("promote", "--commit", merged.merge_commit_sha) == "no next environment to promote to"
+    for env in ("dev", "qa", "prod"):
+        assert "ghcr.io/acme/podinfo:cc2b7e0a" in story.main_file(f"apps/{env}/podinfo.yaml")
+
+
+def test_flux_failure_in_qa_fails_the_prod_check_and_a_newer_release_resets_the_branch(story: Story) -> None:
+    story.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "a8b91c33")
+    story.ok("status", "--branch", "promote/apps-podinfo")
+    story.ok("promote", "--commit", story.wait_merged(1))
+    story.ok("status", "--branch", "promote/apps-podinfo")
+    story.ok("promote", "--commit", story.wait_merged(2))
+
+    code, _, err = story.run("status", "--branch", "promote/apps-podinfo")
+    assert code == 1
+    assert err.startswith("Application failed with error: failed reconciliation for apps-qa found on")
+    assert "health check failed" in err
+    prod = story.pull(3)
+    assert prod.merge_commit_sha is None
+
+    out = story.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "cc2b7e0a")
+    assert "with pull request 3 " in out  # the same PR, reset to dev
+    reset = story.pull(3)
+    assert reset.title == "Promote apps/podinfo version cc2b7e0a to environment dev"
+    assert reset.auto_merge is not None
+
+
+def test_unchanged_tag_makes_no_commit_and_no_pr(story: Story) -> None:
+    out = story.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "6.5.0")
+    assert out == "apps/podinfo already runs 6.5.0 in dev on main; nothing to promote"
+    assert story.repo.pulls == {}
+
+
+def test_a_commit_not_from_a_promotion_pr_is_skipped(story: Story) -> None:
+    assert story.ok("promote", "--commit", story.main_sha()) == (
+        "skipping PR creation as commit does not originate from promotion PR"
+    )
+
+
+def test_status_on_a_manual_branch_is_skipped_and_detached_head_needs_the_branch(story: Story) -> None:
+    assert story.ok("status", "--branch", "feature/x") == "Promotion was manual, skipping check"
+    git(story.sandbox, story.checkout, "checkout", "-q", "--detach")
+    code, _, err = story.run("status")
+    assert code == 1 and "detached HEAD" in err and "--branch" in err
+
+
+def test_wrong_token_is_refused_clearly_and_never_echoed(story: Story) -> None:
+    code, out, err = story.run(
+        "new", "--group", "apps", "--app", "podinfo", "--tag", "v1", token="not-a-real-token"
+    )
+    assert code == 1 and out == ""
+    assert "Application failed with error:" in err and ("401" in err or "token" in err)
+    assert "not-a-real-token" not in err
