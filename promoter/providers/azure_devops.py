@@ -60,10 +60,18 @@ class AzureDevOpsProvider:
     def _send(self, method: str, path: str, body: Any, route: str, version: str = API_VERSION) -> Any:
         return self.client.request(method, f"{path}?api-version={version}", json_body=body, route=route).data
 
-    def _pages(self, path: str, route: str, version: str = API_VERSION, **params: Any) -> list[Any]:
+    def _pages(
+        self, path: str, route: str, version: str = API_VERSION, paging: str = "$", **params: Any
+    ) -> list[Any]:
+        """Every item of a list; `paging` prefixes `top`/`skip` ("$" for pull requests, "" for statuses)."""
         items: list[Any] = []
         while True:
-            params_page = {"api-version": version, "$top": PAGE, "$skip": len(items), **params}
+            params_page = {
+                "api-version": version,
+                f"{paging}top": PAGE,
+                f"{paging}skip": len(items),
+                **params,
+            }
             data = self.client.request("GET", path, params=params_page, route=route).data
             page = data.get("value") if isinstance(data, dict) else None
             if not isinstance(page, list):
@@ -172,7 +180,7 @@ class AzureDevOpsProvider:
 
     def commit_statuses(self, sha: str) -> list[CommitStatus]:
         statuses = []
-        for item in self._pages(f"/commits/{sha}/statuses", "list statuses", STATUS_API_VERSION):
+        for item in self._pages(f"/commits/{sha}/statuses", "list statuses", STATUS_API_VERSION, ""):
             if not isinstance(item, dict):
                 continue
             context = item.get("context") or {}

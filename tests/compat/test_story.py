@@ -14,6 +14,7 @@ import pytest
 
 from promoter.cli import main
 from promoter.providers import GitProvider, parse_remote, provider_for
+from promoter.sample import DEPLOYMENT, config_text
 from promoter.sandbox.forge import Repository
 from promoter.sandbox.testing import Sandbox, run_sandbox
 
@@ -179,3 +180,104 @@ def test_wrong_token_is_refused_clearly_and_never_echoed(story: Story) -> None:
     assert code == 1 and out == ""
     assert "Application failed with error:" in err and ("401" in err or "token" in err)
     assert "not-a-real-token" not in err
+
+
+def custom_story(story: Story, tmp_path: Path, name: str, *, prflow: str = "per-app", timeout: str = "5") -> Story:
+    """A second repository in the same sandbox with its own config, and a checkout of it."""
+    config = config_text(prflow=prflow).replace("status_timeout_minutes: 5", f"status_timeout_minutes: {timeout}")
+    files = {"gitops-promotion.yaml": config}
+    for env in ("dev", "qa", "prod"):
+        files[f"apps/{env}/podinfo.yaml"] = DEPLOYMENT.format(group="apps", app="podinfo", registry="ghcr.io/acme", tag="1.0")
+    full = f"acme/{name}" if story.repo.kind == "github" else f"acme/gitops/{name}"
+    repo = story.sandbox.create_repo(full, kind=story.repo.kind, files=files, protect={"main": ["promoter"]})
+    checkout = tmp_path / f"checkout-{name}"
+    git(story.sandbox, tmp_path, "clone", "-q", story.sandbox.clone_url(repo), str(checkout))
+    return Story(story.sandbox, repo, checkout, story.cache, story.capsys)
+
+
+def test_per_env_flow_upserts_one_pr_per_environment(story: Story, tmp_path: Path) -> None:
+    per_env = custom_story(story, tmp_path, "perenv", prflow="per-env")
+    first = per_env.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "v1")
+    assert first.startswith("created branch promote/dev/apps-podinfo with pull request 1 ")
+    again = per_env.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "v2")
+    assert again.startswith("created branch promote/dev/apps-podinfo with pull request 1 ")  # upserted
+    assert per_env.pull(1).title.endswith("version v2 to environment dev")
+
+    per_env.ok("status", "--branch", "promote/dev/apps-podinfo")
+    out = per_env.ok("promote", "--commit", per_env.wait_merged(1))
+    assert out.startswith("created branch promote/qa/apps-podinfo with pull request 2 ")
+    newer = per_env.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "v3")
+    assert newer.startswith("created branch promote/dev/apps-podinfo with pull request 3 ")
+    assert per_env.pull(2).state == "open" and "version v2 to environment qa" in per_env.pull(2).title
+
+
+def test_flux_that_never_reports_times_out_as_no_report(story: Story, tmp_path: Path) -> None:
+    quiet = custom_story(story, tmp_path, "quiet", timeout="'1s'")
+    story.sandbox.set_scenario({"default": {"delay": 0.05}, "rules": [{"repo": "*quiet", "env": "dev", "outcome": "never"}]})
+    quiet.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "v1")
+    quiet.ok("status", "--branch", "promote/apps-podinfo")
+    quiet.ok("promote", "--commit", quiet.wait_merged(1))
+    code, _, err = quiet.run("status", "--branch", "promote/apps-podinfo")
+    assert code == 1 and "commit status check for apps-dev has timed out" in err
+    head = quiet.pull(2).head_sha
+    checks = [s for s in story.sandbox.forge.statuses(quiet.repo, head) if s.context.endswith("promoter")]
+    assert checks and checks[0].description.startswith("no report from Flux for apps-dev")
+
+
+def test_every_command_succeeds_through_5xx_and_rate_limits(story: Story) -> None:
+    story.sandbox.set_faults(
+        {
+            "seed": 7,
+            "rules": [
+                {"route": "/api/*", "kind": "error", "rate": 0.2, "status": 502},
+                {"route": "/api/*", "kind": "rate_limit", "rate": 0.2, "retry_after": 0},
+                {"route": "*/_apis/*", "kind": "error", "rate": 0.2, "status": 503},
+                {"route": "*/_apis/*", "kind": "rate_limit", "rate": 0.2, "retry_after": 0},
+            ],
+        }
+    )
+    story.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "cc2b7e0a")
+    story.ok("status", "--branch", "promote/apps-podinfo")
+    story.ok("promote", "--commit", story.wait_merged(1))
+    assert "successful reconciliation for apps-dev" in story.ok("status", "--branch", "promote/apps-podinfo")
+    faults = sum(route.get("faults", 0) for route in _routes(story.sandbox.stats()))
+    assert faults > 0
+
+
+def _routes(stats: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(stats, dict):
+        if "faults" in stats and isinstance(stats["faults"], int):
+            found.append(stats)
+        for value in stats.values():
+            found.extend(_routes(value))
+    elif isinstance(stats, list):
+        for value in stats:
+            found.extend(_routes(value))
+    return found
+
+
+def test_unknown_repository_and_unsupported_host_are_clear_errors(story: Story) -> None:
+    git(story.sandbox, story.checkout, "remote", "set-url", "origin", story.sandbox.clone_url(story.repo).replace("gitops", "nothere", 1))
+    code, _, err = story.run("new", "--group", "apps", "--app", "podinfo", "--tag", "v1")
+    assert code == 1 and "check the URL" in err
+
+    git(story.sandbox, story.checkout, "remote", "set-url", "origin", "https://gitlab.example.com/acme/gitops.git")
+    os.environ["PROMOTER_TOKEN"] = "t"
+    try:
+        code = main(["new", "--group", "apps", "--app", "podinfo", "--tag", "v1", "--sourcedir", str(story.checkout)])
+    finally:
+        del os.environ["PROMOTER_TOKEN"]
+    err = story.capsys.readouterr().err
+    assert code == 1 and "cannot tell which forge serves https://gitlab.example.com/acme/gitops.git" in err
+
+
+def test_hand_edited_metadata_is_a_clear_error(story: Story) -> None:
+    story.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "v1")
+    pr = story.pull(1)
+    pr.body = pr.body.replace('"tag":"v1"', '"tag":"v1;rm -rf /"')
+    code, _, err = story.run("status", "--branch", "promote/apps-podinfo")
+    assert code == 1 and "metadata is wrong at 'tag'" in err
+    pr.body = pr.body.replace('{"group"', '{group')
+    code, _, err = story.run("status", "--branch", "promote/apps-podinfo")
+    assert code == 1 and "not valid JSON" in err
