@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from promoter import __version__
@@ -34,12 +35,13 @@ def _bump(args: argparse.Namespace) -> int:
 def _compat(args: argparse.Namespace) -> int:
     """new / promote / status: print the message and exit 0, or fail as gitops-promotion does (exit 1)."""
     from promoter import commands
+    from promoter.promotion import default_cache_dir
 
     options = commands.Options(
         sourcedir=Path(args.sourcedir),
         token=args.token or os.environ.get("PROMOTER_TOKEN", ""),
         provider=args.provider,
-        cache_dir=Path(args.cache_dir) if args.cache_dir else commands.default_cache_dir(),
+        cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
         merge_method=args.merge_method,
         poll_interval=args.poll_interval,
         status_pattern=args.status_context_pattern,
@@ -56,12 +58,6 @@ def _compat(args: argparse.Namespace) -> int:
         return 1
     print(message)
     return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from promoter.demo import run_demo
-
-    return run_demo(Path(args.root))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,15 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.set_defaults(handler=_compat)
 
-    demo = commands.add_parser("demo", help="show a bump on a sample GitOps repository")
-    demo.add_argument(
-        "--root", default=".promoter/demo", help="where to write the sample (default: .promoter/demo)"
-    )
-    demo.set_defaults(handler=_demo)
-
     from promoter.sandbox.command import add_parser as add_sandbox_parser
 
     add_sandbox_parser(commands)
+    for entry in sorted(entry_points(group="promoter.commands"), key=lambda e: e.name):
+        entry.load()(commands)
     return parser
 
 

@@ -21,7 +21,13 @@ import git
 from promoter.config import load_config
 from promoter.errors import InvalidInputError, PromoterError
 from promoter.health import Verdict
-from promoter.promotion import Promotion, next_state, open_pull_request, post_check, wait_for_environment
+from promoter.promotion import (
+    Promotion,
+    next_state,
+    open_pull_request,
+    post_check,
+    wait_for_environment,
+)
 from promoter.providers.base import MergeMethod
 from promoter.providers.factory import ProviderKind, parse_remote, provider_for
 from promoter.pull_request import PRState, parse_body
@@ -37,12 +43,6 @@ class Options:
     merge_method: MergeMethod = "merge"
     poll_interval: float = 5.0
     status_pattern: str | None = None
-
-
-def default_cache_dir() -> Path:
-    if "PROMOTER_CACHE_DIR" in os.environ:
-        return Path(os.environ["PROMOTER_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "promoter" / "git"
 
 
 def _source_repo(sourcedir: Path) -> git.Repo:

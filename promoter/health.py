@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from promoter.errors import InvalidInputError
 from promoter.providers.base import CommitStatus
 
 Outcome = Literal["healthy", "failed", "pending"]
@@ -42,19 +43,28 @@ class StatusMatcher:
     """Which statuses are Flux's for one Kustomization: the context pattern's `name` group must equal it.
 
     `pattern` is a regular expression with a named group `name`, for users of `spec.commitStatusExpr`.
+    Matching ignores case: Flux lowercases the context, while an environment may be spelled `Dev`.
     """
 
     def __init__(self, kustomization: str, pattern: str = DEFAULT_CONTEXT) -> None:
         self.kustomization = kustomization
-        self._pattern = re.compile(pattern)
+        try:
+            self._pattern = re.compile(pattern, re.IGNORECASE)
+        except re.error as error:
+            raise InvalidInputError(
+                f"the status context pattern {pattern!r} is not a regular expression ({error})"
+            ) from None
         if "name" not in self._pattern.groupindex:
-            raise ValueError("the status context pattern needs a named group (?P<name>...)")
+            raise InvalidInputError(
+                f"the status context pattern {pattern!r} needs a named group (?P<name>...) "
+                "that captures the Kustomization name"
+            )
 
     def matches(self, status: CommitStatus) -> bool:
         if status.genre not in (None, "", "fluxcd"):
             return False
         match = self._pattern.fullmatch(status.context.lower())
-        return bool(match) and match["name"] == self.kustomization  # type: ignore[index]
+        return bool(match) and match["name"] == self.kustomization.lower()  # type: ignore[index]
 
 
 def verdict_on(statuses: Sequence[CommitStatus], matcher: StatusMatcher, commit: str) -> Verdict | None:

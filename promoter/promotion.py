@@ -6,14 +6,20 @@ Running any stage twice gives the same result: one branch, one PR, one commit pe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
 
 from promoter.bump import bump_edit
-from promoter.config import Config, Environment
+from promoter.config import CONFIG_FILE, Config, Environment, parse_config
 from promoter.errors import WorkspaceError
 from promoter.health import StatusMatcher, Verdict, current_verdict, wait_for_verdict
 from promoter.providers.base import GitProvider, MergeMethod, PullRequest, StatusState
+from promoter.providers.factory import ProviderKind, parse_remote, provider_for
 from promoter.pull_request import PRState
 from promoter.workspace import PushResult, Workspace
 
@@ -123,3 +129,41 @@ def wait_for_environment(
 def post_check(promotion: Promotion, pr: PullRequest, state: StatusState, description: str) -> None:
     """The flow is its own PR check: context `promoter` on the PR head, which branch protection requires."""
     promotion.provider.set_commit_status(pr.head_sha, CHECK_CONTEXT, state, description)
+
+
+class Target(BaseModel):
+    """Where a release goes: the GitOps repository and how to work on it. Serializable, and free of secrets
+    (the token is read from `PROMOTER_TOKEN` in the process that does the work), so it can be a flow
+    parameter and cross process boundaries."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gitops_url: str
+    provider: ProviderKind | None = None
+    cache_dir: str = ""
+    merge_method: MergeMethod = "merge"
+    poll_interval: float = 5.0
+    status_pattern: str | None = None
+
+    @contextmanager
+    def open(self) -> Iterator[Promotion]:
+        """A `Promotion` on this target; the forge client is closed at the end."""
+        token = os.environ.get("PROMOTER_TOKEN", "")
+        remote = parse_remote(self.gitops_url, self.provider)
+        provider = provider_for(remote, token)
+        try:
+            username = "x-access-token" if remote.kind == "github" else "promoter"
+            cache = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+            workspace = Workspace(remote.clone_url, cache, token=token, username=username)
+            workspace.fetch()
+            config = parse_config(workspace.read(CONFIG_FILE), f"{CONFIG_FILE} on {workspace.base_branch}")
+            yield Promotion(config, workspace, provider, self.merge_method, self.status_pattern)
+        finally:
+            provider.close()
+
+
+def default_cache_dir() -> Path:
+    """Cached clones: `$PROMOTER_CACHE_DIR`, else `$XDG_CACHE_HOME/promoter/git`, else `~/.cache/promoter/git`."""
+    if os.environ.get("PROMOTER_CACHE_DIR"):
+        return Path(os.environ["PROMOTER_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "promoter" / "git"

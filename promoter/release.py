@@ -12,13 +12,14 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from promoter.config import Config
 from promoter.errors import InvalidInputError, ManifestError
-from promoter.manifests import YAML_SUFFIXES, find_markers
+from promoter.manifests import YAML_SUFFIXES, find_markers, policies
 from promoter.names import (
     canonical_repository,
     check_digest,
     check_repository,
     check_tag,
 )
+from promoter.workspace import Snapshot
 
 
 class Release(BaseModel):
@@ -85,5 +86,28 @@ def resolve_apps(root: Path | str, config: Config, image: str) -> list[tuple[str
                 for marker in markers:
                     repository = marker.repository
                     if repository and canonical_repository(repository) == wanted:
+                        found.add((marker.group, marker.app))
+    return sorted(found)
+
+
+def resolve_apps_at(snapshot: Snapshot, config: Config, image: str) -> list[tuple[str, str]]:
+    """`resolve_apps` on a commit read from git: the same answer, without a work tree."""
+    wanted = canonical_repository(check_repository(image))
+    found: set[tuple[str, str]] = set()
+    for group in snapshot.directories(""):
+        for env in config.environment_names:
+            directory = f"{group}/{env}"
+            if not snapshot.is_dir(directory):
+                continue
+            candidates = sorted(
+                {path for paths in snapshot.index(directory, policies).values() for path in paths}
+            )
+            for path, data in snapshot.read(candidates).items():
+                try:
+                    markers = find_markers(data.decode("utf-8"), path)
+                except (UnicodeDecodeError, ManifestError):
+                    continue
+                for marker in markers:
+                    if marker.repository and canonical_repository(marker.repository) == wanted:
                         found.add((marker.group, marker.app))
     return sorted(found)

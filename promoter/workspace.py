@@ -101,6 +101,14 @@ class Snapshot:
         except KeyError:
             return False
 
+    def directories(self, directory: str) -> list[str]:
+        """The names of the directories directly inside `directory` ("" for the root), hidden ones left out."""
+        path = directory.strip("/")
+        output = self.workspace.run(
+            "ls-tree", "-z", "-d", "--name-only", self.commit + (f":{path}" if path else "")
+        )
+        return sorted(name for name in output.split("\0") if name and not name.startswith("."))
+
     def files(self, directory: str) -> dict[str, str]:
         """Regular files below `directory` (recursively) as path -> blob id; symlinks are never followed."""
         return self._ls([directory.rstrip("/") + "/"], recursive=True)

@@ -19,11 +19,11 @@ from promoter.errors import InvalidInputError
 from promoter.providers.azure_devops import AzureDevOpsProvider
 from promoter.providers.base import GitProvider
 from promoter.providers.github import GitHubProvider
-from promoter.workspace import split_credentials
 
 ProviderKind = Literal["github", "azdo"]
 _NAME = re.compile(r"[A-Za-z0-9._ -]{1,100}")
-_SCP = re.compile(r"(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>(?!/).+)")
+_SCP = re.compile(r"(?:[^@/]+@)?(?P<host>[^@:/]+):(?P<path>(?!/).+)")
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Remote:
 
 def parse_remote(url: str, provider: ProviderKind | None = None) -> Remote:
     """Read a remote URL; `InvalidInputError` says what is unsupported and what to pass instead."""
-    clean, _ = split_credentials(url.strip())
+    clean = _USERINFO.sub(r"\g<scheme>", url.strip())  # whatever the scheme: no secret in any message
     scheme, host, path = _split(clean)
     parts = [unquote(part) for part in path.split("/") if part]
     azure = (
@@ -70,13 +70,18 @@ def _split(url: str) -> tuple[str, str, str]:
                 f"{url!r} is not a git remote URL (expected https://... or git@host:path)"
             )
         return "https", match["host"].lower(), match["path"]
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        raise InvalidInputError(f"{url!r} is not a valid URL: check its host and port") from None
     if parts.scheme not in ("http", "https", "ssh") or not parts.hostname:
         raise InvalidInputError(f"{url!r}: unsupported remote URL scheme {parts.scheme!r}; use https or ssh")
+    host = parts.hostname.lower()
+    host = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
     if parts.scheme == "ssh":
-        return "https", parts.hostname.lower(), parts.path
-    port = f":{parts.port}" if parts.port else ""
-    return parts.scheme, parts.hostname.lower() + port, parts.path
+        return "https", host, parts.path
+    return parts.scheme, host + port, parts.path
 
 
 def _checked(*names: str) -> None:

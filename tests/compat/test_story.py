@@ -182,12 +182,18 @@ def test_wrong_token_is_refused_clearly_and_never_echoed(story: Story) -> None:
     assert "not-a-real-token" not in err
 
 
-def custom_story(story: Story, tmp_path: Path, name: str, *, prflow: str = "per-app", timeout: str = "5") -> Story:
+def custom_story(
+    story: Story, tmp_path: Path, name: str, *, prflow: str = "per-app", timeout: str = "5"
+) -> Story:
     """A second repository in the same sandbox with its own config, and a checkout of it."""
-    config = config_text(prflow=prflow).replace("status_timeout_minutes: 5", f"status_timeout_minutes: {timeout}")
+    config = config_text(prflow=prflow).replace(
+        "status_timeout_minutes: 5", f"status_timeout_minutes: {timeout}"
+    )
     files = {"gitops-promotion.yaml": config}
     for env in ("dev", "qa", "prod"):
-        files[f"apps/{env}/podinfo.yaml"] = DEPLOYMENT.format(group="apps", app="podinfo", registry="ghcr.io/acme", tag="1.0")
+        files[f"apps/{env}/podinfo.yaml"] = DEPLOYMENT.format(
+            group="apps", app="podinfo", registry="ghcr.io/acme", tag="1.0"
+        )
     full = f"acme/{name}" if story.repo.kind == "github" else f"acme/gitops/{name}"
     repo = story.sandbox.create_repo(full, kind=story.repo.kind, files=files, protect={"main": ["promoter"]})
     checkout = tmp_path / f"checkout-{name}"
@@ -213,7 +219,9 @@ def test_per_env_flow_upserts_one_pr_per_environment(story: Story, tmp_path: Pat
 
 def test_flux_that_never_reports_times_out_as_no_report(story: Story, tmp_path: Path) -> None:
     quiet = custom_story(story, tmp_path, "quiet", timeout="'1s'")
-    story.sandbox.set_scenario({"default": {"delay": 0.05}, "rules": [{"repo": "*quiet", "env": "dev", "outcome": "never"}]})
+    story.sandbox.set_scenario(
+        {"default": {"delay": 0.05}, "rules": [{"repo": "*quiet", "env": "dev", "outcome": "never"}]}
+    )
     quiet.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "v1")
     quiet.ok("status", "--branch", "promote/apps-podinfo")
     quiet.ok("promote", "--commit", quiet.wait_merged(1))
@@ -258,14 +266,30 @@ def _routes(stats: Any) -> list[dict[str, Any]]:
 
 
 def test_unknown_repository_and_unsupported_host_are_clear_errors(story: Story) -> None:
-    git(story.sandbox, story.checkout, "remote", "set-url", "origin", story.sandbox.clone_url(story.repo).replace("gitops", "nothere", 1))
+    git(
+        story.sandbox,
+        story.checkout,
+        "remote",
+        "set-url",
+        "origin",
+        story.sandbox.clone_url(story.repo).replace("gitops", "nothere", 1),
+    )
     code, _, err = story.run("new", "--group", "apps", "--app", "podinfo", "--tag", "v1")
     assert code == 1 and "check the URL" in err
 
-    git(story.sandbox, story.checkout, "remote", "set-url", "origin", "https://gitlab.example.com/acme/gitops.git")
+    git(
+        story.sandbox,
+        story.checkout,
+        "remote",
+        "set-url",
+        "origin",
+        "https://gitlab.example.com/acme/gitops.git",
+    )
     os.environ["PROMOTER_TOKEN"] = "t"
     try:
-        code = main(["new", "--group", "apps", "--app", "podinfo", "--tag", "v1", "--sourcedir", str(story.checkout)])
+        code = main(
+            ["new", "--group", "apps", "--app", "podinfo", "--tag", "v1", "--sourcedir", str(story.checkout)]
+        )
     finally:
         del os.environ["PROMOTER_TOKEN"]
     err = story.capsys.readouterr().err
@@ -278,6 +302,6 @@ def test_hand_edited_metadata_is_a_clear_error(story: Story) -> None:
     pr.body = pr.body.replace('"tag":"v1"', '"tag":"v1;rm -rf /"')
     code, _, err = story.run("status", "--branch", "promote/apps-podinfo")
     assert code == 1 and "metadata is wrong at 'tag'" in err
-    pr.body = pr.body.replace('{"group"', '{group')
+    pr.body = pr.body.replace('{"group"', "{group")
     code, _, err = story.run("status", "--branch", "promote/apps-podinfo")
     assert code == 1 and "not valid JSON" in err

@@ -1,0 +1,53 @@
+"""The `promoter` commands that live above the core. Their parsers are cheap; each handler imports
+Prefect and the flows only when it runs, so `promoter bump` stays quick."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Any
+
+
+def _lazy(module: str, function: str = "run") -> Any:
+    def handler(args: argparse.Namespace) -> int:
+        result: int = getattr(importlib.import_module(module), function)(args)
+        return result
+
+    return handler
+
+
+def add_serve(commands: Any) -> None:
+    parser = commands.add_parser("serve", help="serve the promote-release and approval-sweeper deployments")
+    parser.add_argument(
+        "--sweep-seconds", type=float, default=60.0, help="approval-sweeper interval (default 60)"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=None, help="at most this many runs at once in this process"
+    )
+    parser.set_defaults(handler=_lazy("deployments.serve"))
+
+
+def add_approve(commands: Any) -> None:
+    parser = commands.add_parser(
+        "approve", help="approve (or --reject) a promotion waiting at an approval gate"
+    )
+    parser.add_argument("--app", required=True, help="GROUP/APP, e.g. apps/podinfo")
+    parser.add_argument("--tag", help="the release tag, when several releases of the app wait")
+    parser.add_argument("--reject", action="store_true", help="reject: end the run and leave the PR open")
+    parser.add_argument("--comment", default="", help="why, for the record")
+    parser.add_argument("--approver", help="who decides (default: $PROMOTER_APPROVER or the login name)")
+    parser.set_defaults(handler=_lazy("deployments.approve"))
+
+
+def add_demo(commands: Any) -> None:
+    parser = commands.add_parser(
+        "demo", help="the whole story on the embedded default: sandbox forge, Flux emulator, Prefect server"
+    )
+    parser.add_argument(
+        "--root", default=".promoter/demo", help="state of the demo (default: .promoter/demo)"
+    )
+    parser.add_argument(
+        "--approve", action="store_true", help="approve prod by itself instead of waiting for you"
+    )
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
+    parser.set_defaults(handler=_lazy("deployments.demo"))

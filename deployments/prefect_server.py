@@ -1,0 +1,111 @@
+"""A real Prefect server on loopback, started as a child process (for the demo, the tests, the benchmarks).
+
+`prefect server start` runs the API and every service (scheduler, event triggers, automations), which event
+-triggered deployments need; SQLite by default, or PostgreSQL through `database_url`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def client_environment(api_url: str, home: Path) -> dict[str, str]:
+    """Settings for every process that talks to this server (flows, runners, the webhook receiver)."""
+    return {
+        "PREFECT_API_URL": api_url,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
+        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+    }
+
+
+@dataclass
+class PrefectServer:
+    api_url: str
+    ui_url: str
+    home: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return client_environment(self.api_url, self.home)
+
+
+@contextmanager
+def prefect_server(
+    home: Path, *, port: int | None = None, database_url: str | None = None, log: Path | None = None
+) -> Iterator[PrefectServer]:
+    """Start `prefect server start` on 127.0.0.1, wait until healthy, stop it (and its children) at the end."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        **client_environment(api_url, home),
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_API_DATABASE_CONNECTION_URL": database_url or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_UI_API_URL": api_url,
+    }
+    out = open(log or home / "server.log", "ab")  # noqa: SIM115 - closed below, after the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        _wait_healthy(api_url, process, home)
+        yield PrefectServer(api_url, f"http://127.0.0.1:{port}", home, process)
+    finally:
+        _stop(process)
+        out.close()
+
+
+def _wait_healthy(api_url: str, process: subprocess.Popen[bytes], home: Path, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"the Prefect server exited at start (code {process.returncode}); see {home / 'server.log'}"
+            )
+        try:
+            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    _stop(process)
+    raise RuntimeError(f"the Prefect server did not answer within {timeout:.0f} s; see {home / 'server.log'}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

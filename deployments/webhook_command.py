@@ -1,0 +1,105 @@
+"""`promoter webhook`: the registry webhook receiver on loopback, until Ctrl-C.
+
+It listens on loopback only: registries reach it through a reverse proxy or tunnel that terminates TLS.
+uvicorn's access log is off because Docker Hub and Quay URLs carry the path token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+from deployments.registries import Sender
+from deployments.webhook import ENV_PREFIX, Auth, WebhookSettings
+from promoter.errors import PromoterError
+
+DEFAULT_PORT = 8788
+_HOW = {
+    "hmac": "HMAC-signed body",
+    "token": f"Authorization header = ${ENV_PREFIX}HARBOR_TOKEN",
+    "header": f"header from ${ENV_PREFIX}HEADER",
+    "path": "secret path token",
+}
+_SIGNATURE_HEADER = {"github": "X-Hub-Signature-256", "generic": "X-Signature"}
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "webhook",
+        help="receive registry push notifications and emit registry.image.pushed Prefect events",
+        description="Serve POST /hooks/<sender> for Docker Hub, GitHub packages, ACR, Harbor, Quay, CNCF "
+        f"distribution and signed generic senders on loopback. Secrets come from {ENV_PREFIX}* variables; "
+        "events go to $PREFECT_API_URL.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port, 0 for any free one (default: {DEFAULT_PORT})"
+    )
+    parser.set_defaults(handler=run)
+
+
+def loopback(host: str) -> str:
+    try:
+        address = socket.gethostbyname(host)
+        if ipaddress.ip_address(address).is_loopback:
+            return address
+    except (OSError, ValueError):
+        pass
+    raise PromoterError(f"--host {host!r} is not a loopback address: put a reverse proxy in front instead")
+
+
+def banner(url: str, enabled: Mapping[Sender, Auth]) -> str:
+    """One line per enabled sender: its URL with the token shown as a placeholder, never its value."""
+    lines = [f"promoter webhook serving {url}  (events to $PREFECT_API_URL; stats at {url}/stats)"]
+    for sender, auth in enabled.items():
+        path = f"/hooks/{sender}" + (f"/<${ENV_PREFIX}PATH_TOKEN>" if auth == "path" else "")
+        how = _HOW[auth] + (f" in {_SIGNATURE_HEADER[sender]}" if auth == "hmac" else "")
+        lines.append(f"  {sender:<13} POST {url}{path}  ({how})")
+    lines.append("Ctrl-C stops it.")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from deployments.webhook import PrefectEmitter, create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    host = loopback(args.host)
+    if not 0 <= args.port <= 65535:
+        raise PromoterError(f"--port {args.port} is out of range 0-65535")
+    settings = WebhookSettings.from_env()
+    enabled = settings.enabled()
+    if not enabled:
+        raise PromoterError(
+            f"no sender is enabled: set {ENV_PREFIX}GITHUB_SECRET, {ENV_PREFIX}GENERIC_SECRET, "
+            f"{ENV_PREFIX}HARBOR_TOKEN, {ENV_PREFIX}PATH_TOKEN or {ENV_PREFIX}HEADER"
+        )
+    emitter = PrefectEmitter()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((host, args.port))  # listening before the banner: the printed port is the real one
+        sock.listen(128)
+    except OSError as error:
+        sock.close()
+        emitter.close()
+        raise PromoterError(
+            f"cannot listen on {host}:{args.port}: {error.strerror}; pick another --port"
+        ) from None
+    print(banner(f"http://{host}:{sock.getsockname()[1]}", enabled), flush=True)
+    config = uvicorn.Config(
+        create_app(settings, emitter), log_level="warning", access_log=False, lifespan="off"
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises Ctrl-C after its graceful shutdown; stopping is what the user asked for
+    finally:
+        emitter.close()
+        sock.close()
+    print("promoter webhook: stopped", flush=True)
+    return 0

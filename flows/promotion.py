@@ -1,0 +1,268 @@
+"""The promotion flow: one release of one app, environment by environment, gated on Flux and on people.
+
+For each environment in `gitops-promotion.yaml` order: open (or reset) its PR; post the `promoter` check,
+green when the previous environment is healthy and red with the reason otherwise (then the run ends
+Blocked, and the forge's branch protection keeps the PR unmergeable); let the forge auto-merge, or for an
+`auto: false` environment suspend until a person approves (Prefect UI form, `promoter approve`, or merging
+the PR in the forge); then wait for Flux to report the merge healthy.
+
+Every task reads the forge before acting and is cached for the run, so a resumed or restarted run walks
+the same path again without a second branch, PR, commit or merge.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from prefect import flow, get_client, get_run_logger
+from prefect.artifacts import update_progress_artifact
+from prefect.client.schemas.objects import State
+from prefect.context import get_run_context
+from prefect.deployments import run_deployment
+from prefect.flow_runs import suspend_flow_run
+from prefect.states import Cancelled, Completed, Failed
+
+from promoter.config import Config
+from promoter.promotion import Target
+from promoter.pull_request import PRState
+from promoter.release import Release
+from tasks.approval import ApprovalInput, approval_request, record_decision
+from tasks.common import AppRef, EnvPR, FluxVerdict, Merged
+from tasks.config import load_config
+from tasks.flux_health import wait_for_flux
+from tasks.pull_request import open_pr, post_promoter_check, read_pr_state, wait_merged
+from tasks.report import StageRecord, announce, progress_artifact, publish_report
+from tasks.resolve import resolve_apps
+from tasks.supersede import app_tag, supersede_older_runs
+
+DEPLOYMENT = "promote-release/promote-release"
+MERGE_TIMEOUT = 1800.0
+
+
+def target_from(gitops_url: str | None, provider: str | None) -> Target:
+    """The GitOps repository from the parameters, else from the worker's environment."""
+    url = gitops_url or os.environ.get("PROMOTER_GITOPS_URL", "")
+    if not url:
+        raise ValueError("no GitOps repository: pass gitops_url or set PROMOTER_GITOPS_URL for the worker")
+    return Target(
+        gitops_url=url,
+        provider=provider or os.environ.get("PROMOTER_PROVIDER") or None,  # type: ignore[arg-type]
+        cache_dir=os.environ.get("PROMOTER_CACHE_DIR", ""),
+        merge_method=os.environ.get("PROMOTER_MERGE_METHOD", "merge"),  # type: ignore[arg-type]
+        poll_interval=float(os.environ.get("PROMOTER_POLL_INTERVAL", "5")),
+    )
+
+
+@flow(name="promote-release", flow_run_name="{image}:{tag}", persist_result=True, validate_parameters=True)
+def promote_release(
+    image: str,
+    tag: str,
+    digest: str | None = None,
+    group: str | None = None,
+    app: str | None = None,
+    gitops_url: str | None = None,
+    provider: str | None = None,
+    approval_timeout_hours: float = 168.0,
+) -> State[Any]:
+    """Carry `image:tag` through every environment of the apps it feeds (one run per app)."""
+    logger = get_run_logger()
+    release = Release(image=image, tag=tag, digest=digest or None)
+    target = target_from(gitops_url, provider)
+    apps = [AppRef(group=group, app=app)] if group and app else resolve_apps(target, release.image)
+    if not apps:
+        logger.info("%s feeds no app in %s: nothing to promote", release.image, target.gitops_url)
+        return Completed(message=f"{release.image} feeds no app")
+    if len(apps) > 1:
+        for ref in apps:
+            run_deployment(
+                DEPLOYMENT,
+                parameters={**_parameters(release, target), "group": ref.group, "app": ref.app},
+                timeout=0,
+                as_subflow=False,
+            )
+        return Completed(message=f"started one run per app: {', '.join(map(str, apps))}")
+    ref = apps[0]
+    _label_run(ref, release.tag, "start")
+    config = load_config(target)
+    return _walk(target, config, ref, release, approval_timeout_hours)
+
+
+def _parameters(release: Release, target: Target) -> dict[str, Any]:
+    return {
+        "image": release.image,
+        "tag": release.tag,
+        "digest": release.digest,
+        "gitops_url": target.gitops_url,
+        "provider": target.provider,
+    }
+
+
+def _walk(target: Target, config: Config, ref: AppRef, release: Release, approval_hours: float) -> State[Any]:
+    run = get_run_context().flow_run  # type: ignore[union-attr]
+    assert run is not None
+    started = run.created.timestamp() if run.created else time.time()
+    group, app, tag = ref.group, ref.app, release.tag
+    if config.prflow == "per-app":
+        superseded = supersede_older_runs(group, app, tag, run.id, started)
+        if superseded:
+            announce("release.superseded", group, app, {"by": tag, "runs": superseded})
+    announce("release.started", group, app, {"tag": tag, "digest": release.digest or ""})
+    progress = progress_artifact(group, app, tag)
+
+    stages: list[StageRecord] = []
+    previous: FluxVerdict | None = None
+    merge_commit = ""
+    environments = config.environments
+    for index, env in enumerate(environments):
+        stage_started = time.time()
+        if config.prflow == "per-env":
+            _label_run(ref, tag, env.name)
+            supersede_older_runs.with_options(task_run_name=f"supersede at {env.name}")(
+                group, app, tag, run.id, started
+            )
+        state = PRState(group=group, app=app, tag=tag, env=env.name, sha=merge_commit)
+        pr = open_pr(target, state)
+        if pr.number is None:
+            stages.append(StageRecord(env=env.name, note=f"already runs {tag}"))
+            previous, merge_commit = _settled(target, group, env.name, pr)
+            continue
+        link = f"#{pr.number}"
+        if previous is not None and not previous.healthy:
+            reason = _blocked_reason(group, previous)
+            post_promoter_check(target, env.name, pr.number, "failure", reason)
+            stages.append(
+                StageRecord(env=env.name, pr=link, note=reason, seconds=time.time() - stage_started)
+            )
+            announce(
+                "release.blocked", group, app, {"tag": tag, "env": env.name, "reason": reason, "pr": pr.url}
+            )
+            publish_report(group, app, tag, stages, f"blocked at {env.name}", started)
+            return Failed(name="Blocked", message=reason)
+        healthy = "first environment" if previous is None else f"{group}-{previous.env} healthy"
+        post_promoter_check(target, env.name, pr.number, "success", healthy)
+
+        if env.auto:
+            merged = wait_merged(target, env.name, pr.number, MERGE_TIMEOUT)
+        else:
+            decision = _approval(target, ref, release, pr, previous, approval_hours)
+            if decision is None:
+                reason = f"{env.name} rejected; PR {link} left open"
+                stages.append(
+                    StageRecord(env=env.name, pr=link, note=reason, seconds=time.time() - stage_started)
+                )
+                publish_report(group, app, tag, stages, f"rejected at {env.name}", started)
+                return Cancelled(name="Rejected", message=reason)
+            merged = decision
+        announce(
+            "environment.merged",
+            group,
+            app,
+            {"tag": tag, "env": env.name, "pr": pr.url, "merge_commit": merged.merge_commit},
+        )
+        verdict = wait_for_flux(target, group, env.name, merged.merge_commit)
+        event = "environment.healthy" if verdict.healthy else "environment.failed"
+        announce(
+            event,
+            group,
+            app,
+            {
+                "tag": tag,
+                "env": env.name,
+                "outcome": verdict.outcome,
+                "description": verdict.description,
+                "commit": verdict.commit or "",
+            },
+        )
+        stages.append(
+            StageRecord(
+                env=env.name,
+                pr=link,
+                merge_commit=merged.merge_commit,
+                flux=verdict.outcome,
+                seconds=time.time() - stage_started,
+            )
+        )
+        update_progress_artifact(progress, progress=100.0 * (index + 1) / len(environments))
+        previous, merge_commit = verdict, merged.merge_commit
+
+    assert previous is not None
+    if not previous.healthy:
+        reason = _blocked_reason(group, previous)
+        announce("release.blocked", group, app, {"tag": tag, "env": previous.env, "reason": reason})
+        publish_report(group, app, tag, stages, f"blocked after {previous.env}", started)
+        return Failed(name="Blocked", message=reason)
+    announce("release.promoted", group, app, {"tag": tag, "digest": release.digest or ""})
+    publish_report(group, app, tag, stages, "promoted", started)
+    return Completed(message=f"{group}/{app}:{tag} runs in {', '.join(e.name for e in environments)}")
+
+
+def _settled(target: Target, group: str, env: str, pr: EnvPR) -> tuple[FluxVerdict, str]:
+    """An environment that already runs the tag: its health on main decides, as if we had merged it."""
+    return wait_for_flux(target, group, env, pr.base_sha), pr.base_sha
+
+
+def _blocked_reason(group: str, verdict: FluxVerdict) -> str:
+    what = "reported no health" if verdict.outcome == "no report" else f"is {verdict.outcome}"
+    detail = f": {verdict.description}" if verdict.description else ""
+    return f"{group}-{verdict.env} {what}{detail}"
+
+
+def _approval(
+    target: Target, ref: AppRef, release: Release, pr: EnvPR, previous: FluxVerdict | None, hours: float
+) -> Merged | None:
+    """Wait for a person: suspended (no process held) until the UI, `promoter approve` or a merge resumes us.
+
+    A PR that a person already merged in the forge counts as approved by them.
+    """
+    assert pr.number is not None
+    group, app, tag = ref.group, ref.app, release.tag
+    state, merge_commit, merged_by = read_pr_state.with_options(refresh_cache=True)(target, pr.number)
+    if state == "merged" and merge_commit:
+        decision = ApprovalInput(
+            decision="approve", approver=merged_by or "unknown", comment="merged in the forge"
+        )
+        record_decision(group, app, tag, release.digest, pr.env, decision, "merge in the forge")
+        return Merged(number=pr.number, merge_commit=merge_commit, merged_by=merged_by)
+    description = approval_request(target, group, app, tag, release.digest, pr, previous)
+    announce("approval.requested", group, app, {"tag": tag, "env": pr.env, "pr": pr.url})
+    _label_run(ref, tag, pr.env, awaiting=pr.number)
+    decision = suspend_flow_run(
+        wait_for_input=ApprovalInput.with_initial_data(description=description),
+        timeout=int(hours * 3600),
+        key=f"approval-{pr.env}-{tag}",
+    )
+    _label_run(ref, tag, pr.env)
+    record_decision(
+        group, app, tag, release.digest, pr.env, decision, "resume (UI form, promoter approve or sweeper)"
+    )
+    if decision.decision == "reject":
+        announce(
+            "approval.rejected",
+            group,
+            app,
+            {"tag": tag, "env": pr.env, "approver": decision.approver, "comment": decision.comment},
+        )
+        return None
+    announce(
+        "approval.granted",
+        group,
+        app,
+        {"tag": tag, "env": pr.env, "approver": decision.approver, "comment": decision.comment},
+    )
+    return wait_merged(target, pr.env, pr.number, MERGE_TIMEOUT, merge=True)
+
+
+def _label_run(ref: AppRef, tag: str, at: str, awaiting: int | None = None) -> None:
+    """Name the run `<group>/<app>:<tag>` and tag it so runs can be found by app, tag and stage."""
+    run = get_run_context().flow_run  # type: ignore[union-attr]
+    assert run is not None
+    keep = [t for t in (run.tags or []) if not t.startswith(("app:", "tag:", "at:", "pr:"))]
+    tags = sorted(
+        {*keep, "promoter", app_tag(ref.group, ref.app), f"tag:{tag}", f"at:{at}"}
+        | ({f"pr:{awaiting}"} if awaiting else set())
+    )
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(run.id, name=f"{ref.group}/{ref.app}:{tag}", tags=tags)
+    run.tags = tags

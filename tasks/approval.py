@@ -1,0 +1,97 @@
+"""The gate before an `auto: false` environment: what a person sees, and the record of what they decided."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.input import RunInput
+from pydantic import Field
+
+from promoter.promotion import Target
+from tasks.common import EnvPR, FluxVerdict, transient_only
+
+
+class ApprovalInput(RunInput):
+    """The form in the Prefect UI. `decision` has no default, so an empty resume cannot approve."""
+
+    decision: Literal["approve", "reject"] = Field(description="approve merges the PR; reject ends the run")
+    approver: str = Field(min_length=1, max_length=100, description="who decides (name or e-mail)")
+    comment: str = Field(default="", max_length=2000, description="why, for the record")
+
+
+@task(
+    name="approval-request",
+    task_run_name="approval request {pr.env}",
+    timeout_seconds=120,
+    persist_result=True,
+    retries=3,
+    retry_delay_seconds=2,
+    retry_condition_fn=transient_only,
+)
+def approval_request(
+    target: Target,
+    group: str,
+    app: str,
+    tag: str,
+    digest: str | None,
+    pr: EnvPR,
+    previous: FluxVerdict | None,
+) -> str:
+    """The markdown the approval form shows: release, PR link, the env's diff and the previous env's health."""
+    with target.open() as promotion:
+        diff = promotion.workspace.run(
+            "diff", "--stat", "--patch", f"{pr.base_sha}..{pr.head_sha}", "--", f"{group}/{pr.env}"
+        )
+    health = (
+        f"{previous.env}: **{previous.outcome}** on `{(previous.commit or '')[:8]}` {previous.description}".strip()
+        if previous
+        else "first environment"
+    )
+    return "\n".join(
+        [
+            f"## Promote {group}/{app} `{tag}` to **{pr.env}**",
+            "",
+            f"- Release: `{tag}`" + (f" (`{digest}`)" if digest else ""),
+            f"- Pull request: [#{pr.number}]({pr.url})",
+            f"- Previous environment: {health}",
+            "",
+            "Approve to merge the PR (or merge it in the forge); reject to end this run and leave the PR open.",
+            "",
+            "```diff",
+            diff.strip()[:20000],
+            "```",
+        ]
+    )
+
+
+def record_decision(
+    group: str, app: str, tag: str, digest: str | None, env: str, decision: ApprovalInput, source: str
+) -> None:
+    """The approval record, as an artifact: who, when, what, and why."""
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    create_markdown_artifact(
+        key=f"approval-{group}-{app}-{env}".lower(),
+        description=f"{decision.decision} of {group}/{app}:{tag} for {env}",
+        markdown="\n".join(
+            [
+                f"### {decision.decision.capitalize()}d: {group}/{app} `{tag}` to {env}",
+                "",
+                "| field | value |",
+                "| --- | --- |",
+                f"| approver | {_cell(decision.approver)} |",
+                f"| when | {when} |",
+                f"| decision | {decision.decision} |",
+                f"| comment | {_cell(decision.comment)} |",
+                f"| tag | `{tag}` |",
+                f"| digest | `{digest or '-'}` |",
+                f"| through | {source} |",
+            ]
+        ),
+    )
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.replace("|", "\\|").split()) or "-"

@@ -1,0 +1,70 @@
+"""Events and artifacts: what users hang notifications on, and what the run page shows."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from uuid import UUID
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
+from prefect.events import emit_event
+
+from tasks.common import Frozen
+
+
+class StageRecord(Frozen):
+    env: str
+    pr: str = ""
+    merge_commit: str = ""
+    flux: str = ""
+    seconds: float = 0.0
+    note: str = ""
+
+
+def resource(group: str, app: str) -> dict[str, str]:
+    return {"prefect.resource.id": f"promoter.app.{group}.{app}", "prefect.resource.name": f"{group}/{app}"}
+
+
+@task(name="announce", task_run_name="{event}", persist_result=True, retries=2, retry_delay_seconds=1)
+def announce(event: str, group: str, app: str, payload: dict[str, Any]) -> None:
+    """Emit `promoter.<event>` once per run (the task is cached, so a resumed run does not repeat it)."""
+    emit_event(event=f"promoter.{event}", resource=resource(group, app), payload=payload)
+
+
+@task(name="progress", task_run_name="progress artifact", persist_result=True)
+def progress_artifact(group: str, app: str, tag: str) -> UUID:
+    """Created once per run (cached), then updated as environments complete."""
+    created = create_progress_artifact(
+        progress=0.0, description=f"{group}/{app}:{tag} through its environments"
+    )
+    assert isinstance(created, UUID)
+    return created
+
+
+def publish_report(
+    group: str, app: str, tag: str, stages: list[StageRecord], outcome: str, started: float
+) -> None:
+    """The run's table (one row per environment) and a markdown timeline."""
+    key = f"release-{group}-{app}".lower()
+    create_table_artifact(
+        key=key,
+        description=f"{group}/{app}:{tag}: {outcome}",
+        table=[
+            {
+                "environment": s.env,
+                "pull request": s.pr,
+                "merge commit": s.merge_commit[:12],
+                "Flux": s.flux,
+                "seconds in stage": round(s.seconds, 1),
+                "note": s.note,
+            }
+            for s in stages
+        ],
+    )
+    lines = [f"## {group}/{app} `{tag}`: {outcome}", "", f"Total {time.time() - started:.1f} s", ""]
+    lines += [
+        f"1. **{s.env}**: {s.pr or 'no PR'}, Flux {s.flux or '-'}{' - ' + s.note if s.note else ''}"
+        for s in stages
+    ]
+    create_markdown_artifact(key=f"timeline-{group}-{app}".lower(), markdown="\n".join(lines))

@@ -1,0 +1,53 @@
+"""A newer release of an app supersedes the older runs of that app (prflow per-app)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from prefect import get_client, task
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import State, StateType
+from prefect.states import Cancelled, Cancelling
+
+ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
+
+
+def app_tag(group: str, app: str) -> str:
+    return f"app:{group}/{app}"
+
+
+@task(
+    name="supersede",
+    task_run_name="supersede older {group}/{app}",
+    persist_result=True,
+    retries=2,
+    retry_delay_seconds=1,
+)
+def supersede_older_runs(group: str, app: str, tag: str, current: UUID, started: float) -> list[str]:
+    """Cancel every active run of this app that started before us, naming the newer tag; return their names.
+
+    A suspended run holds no process, so it is cancelled directly; a running one is asked to stop.
+    """
+    cancelled = []
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[app_tag(group, app)]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE)),
+            )
+        )
+        for run in runs:
+            if run.id == current or (run.created and run.created.timestamp() > started):
+                continue
+            message = f"superseded by {group}/{app}:{tag}"
+            held = run.state is not None and run.state.is_paused()
+            new_state: State[Any] = Cancelled(message=message) if held else Cancelling(message=message)
+            client.set_flow_run_state(run.id, new_state, force=True)
+            cancelled.append(run.name)
+    return cancelled
