@@ -1,0 +1,182 @@
+"""Everything the promoter runs on, started together on loopback: the embedded default.
+
+A Prefect server, the sandbox forge with its Flux emulator and the seeded `acme/gitops` repository, the
+two deployments served by `promoter serve`, and the registry webhook receiver (`promoter webhook`). The
+demo, the end-to-end tests and the benchmarks use it; each part is the real program, in its own process
+where it is one in production.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from deployments.prefect_server import PrefectServer, prefect_server
+from promoter.sandbox.forge import Repository
+from promoter.sandbox.testing import Sandbox, run_sandbox
+
+FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+
+
+@dataclass
+class Stack:
+    prefect: PrefectServer
+    sandbox: Sandbox
+    repo: Repository
+    webhook_url: str
+    webhook_secret: str = field(repr=False)
+    logs: Path
+    environment: dict[str, str] = field(repr=False)
+
+    def push(self, image: str, tag: str, digest: str | None = None) -> httpx.Response:
+        """A registry notification, signed as the generic HMAC sender does."""
+        body = json.dumps(
+            {"repository": image, "tag": tag, **({"digest": digest} if digest else {})}
+        ).encode()
+        signature = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+        return httpx.post(
+            f"{self.webhook_url}/hooks/generic",
+            content=body,
+            headers={"X-Signature": f"sha256={signature}", "Content-Type": "application/json"},
+            timeout=30,
+        )
+
+    def runs(self, *tags: str) -> list[dict[str, Any]]:
+        """Flow runs of promote-release carrying all `tags`, oldest first."""
+        query: dict[str, Any] = {
+            "flow_runs": {"tags": {"all_": ["promoter", *tags]}},
+            "sort": "START_TIME_ASC",
+        }
+        response = httpx.post(f"{self.prefect.api_url}/flow_runs/filter", json=query, timeout=30)
+        response.raise_for_status()
+        return list(response.json())
+
+    def wait_for_run(
+        self, predicate: Callable[[dict[str, Any]], bool], *tags: str, timeout: float = 120.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [run for run in self.runs(*tags) if predicate(run)]
+            if found:
+                return found[-1]
+            if time.monotonic() > deadline:
+                states = [(r["name"], r["state_type"], r["state_name"]) for r in self.runs(*tags)]
+                raise TimeoutError(
+                    f"no flow run of {tags or 'promoter'} matched within {timeout:.0f} s: {states}"
+                )
+            time.sleep(0.5)
+
+    def events(self, prefix: str = "promoter.", since: str | None = None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"filter": {"event": {"prefix": [prefix]}, "order": "ASC"}, "limit": 50}
+        if since:
+            query["filter"]["occurred"] = {"since": since}
+        response = httpx.post(f"{self.prefect.api_url}/events/filter", json=query, timeout=30)
+        response.raise_for_status()
+        return list(response.json()["events"])
+
+    def ui_link(self, run: Mapping[str, Any]) -> str:
+        return f"{self.prefect.ui_url}/runs/flow-run/{run['id']}"
+
+
+@contextmanager
+def promoter_stack(
+    root: Path,
+    *,
+    scenario: Mapping[str, Any] | None = None,
+    prefect: PrefectServer | None = None,
+    kind: str = "github",
+    poll_interval: float = 0.3,
+    sweep_seconds: float = 5.0,
+    limit: int | None = None,
+) -> Iterator[Stack]:
+    """Start the stack under `root`; stop all of it when the block ends, whatever happened inside."""
+    root.mkdir(parents=True, exist_ok=True)
+    logs = root / "logs"
+    logs.mkdir(exist_ok=True)
+    with ExitStack() as stack:
+        server = prefect or stack.enter_context(
+            prefect_server(root / "prefect", log=logs / "prefect-server.log")
+        )
+        sandbox = stack.enter_context(run_sandbox(root / "sandbox", seed_demo=True, scenario=scenario))
+        repo = (
+            sandbox.forge.repo("github", "acme", "gitops")
+            if kind == "github"
+            else sandbox.forge.repo("azure", "acme", "gitops", "gitops")
+        )
+        secret = secrets.token_hex(24)
+        environment = {
+            **os.environ,
+            **server.environment,
+            "PROMOTER_TOKEN": sandbox.token,
+            "PROMOTER_GITOPS_URL": sandbox.clone_url(repo),
+            "PROMOTER_PROVIDER": "github" if kind == "github" else "azdo",
+            "PROMOTER_CACHE_DIR": str(root / "cache"),
+            "PROMOTER_POLL_INTERVAL": str(poll_interval),
+            "PROMOTER_WEBHOOK_GENERIC_SECRET": secret,
+        }
+        serve = ["serve", "--sweep-seconds", str(sweep_seconds), *(["--limit", str(limit)] if limit else [])]
+        stack.enter_context(_process(serve, environment, logs / "serve.log"))
+        webhook = stack.enter_context(_process(["webhook", "--port", "0"], environment, logs / "webhook.log"))
+        webhook_url = _wait_line(logs / "webhook.log", "promoter webhook serving ", webhook).split()[3]
+        _wait_deployment(server.api_url, logs / "serve.log")
+        yield Stack(server, sandbox, repo, webhook_url, secret, logs, environment)
+
+
+@contextmanager
+def _process(args: list[str], environment: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "promoter.cli", *args],
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGINT)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+
+
+def _wait_line(log: Path, prefix: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith(prefix):
+                return line
+        if process.poll() is not None:
+            raise RuntimeError(f"{' '.join(map(str, process.args))} exited; see {log}")  # type: ignore[arg-type]
+        time.sleep(0.2)
+    raise RuntimeError(f"no '{prefix}' in {log} within {timeout:.0f} s")
+
+
+def _wait_deployment(api_url: str, log: Path, timeout: float = 120.0) -> None:
+    """Until `promote-release` is served and its event trigger's automation exists."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        deployment = httpx.get(f"{api_url}/deployments/name/promote-release/promote-release", timeout=10)
+        automations = httpx.post(f"{api_url}/automations/filter", json={}, timeout=10)
+        if deployment.status_code == 200 and automations.status_code == 200 and automations.json():
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"promote-release was not served within {timeout:.0f} s; see {log}")
