@@ -118,10 +118,13 @@ def _walk(target: Target, config: Config, ref: AppRef, release: Release, approva
     for index, env in enumerate(environments):
         stage_started = time.time()
         if config.prflow == "per-env":
+            # An older release waiting here (e.g. at the prod gate) keeps its place until we arrive.
             _label_run(ref, tag, env.name)
-            supersede_older_runs.with_options(task_run_name=f"supersede at {env.name}")(
-                group, app, tag, run.id, started
+            superseded = supersede_older_runs.with_options(task_run_name=f"supersede at {env.name}")(
+                group, app, tag, run.id, started, env.name
             )
+            if superseded:
+                announce("release.superseded", group, app, {"by": tag, "env": env.name, "runs": superseded})
         state = PRState(group=group, app=app, tag=tag, env=env.name, sha=merge_commit)
         pr = open_pr(target, state)
         if pr.number is None:

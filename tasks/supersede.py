@@ -29,8 +29,11 @@ def app_tag(group: str, app: str) -> str:
     retries=2,
     retry_delay_seconds=1,
 )
-def supersede_older_runs(group: str, app: str, tag: str, current: UUID, started: float) -> list[str]:
-    """Cancel every active run of this app that started before us, naming the newer tag; return their names.
+def supersede_older_runs(
+    group: str, app: str, tag: str, current: UUID, started: float, at: str | None = None
+) -> list[str]:
+    """Cancel the active runs of this app that started before us (only those at environment `at`, when
+    given), naming the newer tag; return their names.
 
     A suspended run holds no process, so it is cancelled directly; a running one is asked to stop.
     """
@@ -38,7 +41,7 @@ def supersede_older_runs(group: str, app: str, tag: str, current: UUID, started:
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[app_tag(group, app)]),
+                tags=FlowRunFilterTags(all_=[app_tag(group, app), *([f"at:{at}"] if at else [])]),
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE)),
             )
         )

@@ -1,0 +1,243 @@
+"""The whole story end to end: webhook -> event -> automation -> flow -> suspend -> approve -> completed.
+
+One stack for the module (a real Prefect server for the session, the sandbox forge with its Flux emulator,
+`promoter serve` and `promoter webhook` as processes); each test releases its own app in `acme/gitops`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from deployments.prefect_server import PrefectServer
+from deployments.stack import FINAL, Stack, promoter_stack
+from promoter.providers import parse_remote, provider_for
+from promoter.sample import DEPLOYMENT, config_text
+from promoter.sandbox.forge import Repository
+
+IMAGE = "ghcr.io/acme/{app}"
+APPS = ["podinfo", "billing", "search", "cart", "ledger"]
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def stack(prefect_api: PrefectServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    scenario = {
+        "default": {"delay": 0.2},
+        "rules": [{"env": "qa", "app": "podinfo", "tag": "a8b91c33", "outcome": "failing"}],
+    }
+    root = tmp_path_factory.mktemp("stack")
+    with promoter_stack(
+        root, scenario=scenario, prefect=prefect_api, poll_interval=0.2, sweep_seconds=10
+    ) as running:
+        files = {
+            "gitops-promotion.yaml": config_text().replace(
+                "status_timeout_minutes: 5", "status_timeout_minutes: 8s"
+            )
+        }
+        for app in APPS[1:]:
+            for env in ("dev", "qa", "prod"):
+                files[f"apps/{env}/{app}.yaml"] = DEPLOYMENT.format(
+                    group="apps", app=app, registry="ghcr.io/acme", tag="1.0"
+                )
+        running.sandbox.forge.commit_files(
+            running.repo, "main", {k: v.encode() for k, v in files.items()}, "More apps"
+        )
+        yield running
+        assert running.sandbox.violations() == []
+
+
+def promoter(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "promoter.cli", *args],
+        env=stack.environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def wait(stack: Stack, tag: str, states: set[str], timeout: float = 400.0) -> dict[str, Any]:
+    """The run of release `tag` once it is in one of `states` (found by name: tags come after resolution)."""
+    return stack.wait_for_run(
+        lambda r: r["name"].endswith(f":{tag}") and r["state_type"] in states, timeout=timeout
+    )
+
+
+def state(run: dict[str, Any]) -> tuple[str, str, str]:
+    return run["state_type"], run["state_name"], (run.get("state") or {}).get("message") or ""
+
+
+def pulls(repo: Repository, app: str) -> list[Any]:
+    return [pr for _, pr in sorted(repo.pulls.items()) if f"apps/{app} " in pr.title]
+
+
+def check(stack: Stack, sha: str) -> Any:
+    found = [s for s in stack.sandbox.forge.statuses(stack.repo, sha) if s.context == "promoter"]
+    return found[0] if found else None
+
+
+def events_for(stack: Stack, app: str) -> list[str]:
+    return [
+        e["event"]
+        for e in stack.events()
+        if e["resource"]["prefect.resource.id"] == f"promoter.app.apps.{app}"
+    ]
+
+
+def artifacts(stack: Stack, run_id: str) -> dict[str, str]:
+    query = {"artifacts": {"flow_run_id": {"any_": [run_id]}}}
+    response = httpx.post(f"{stack.prefect.api_url}/artifacts/filter", json=query, timeout=30)
+    return {a["key"] or a["type"]: str(a["data"]) for a in response.json()}
+
+
+def test_story_blocked_then_superseded_then_approved_from_the_cli(stack: Stack) -> None:
+    image = IMAGE.format(app="podinfo")
+    assert stack.push(image, "a8b91c33").status_code == 202
+    blocked = wait(stack, "a8b91c33", FINAL)
+    assert blocked["name"] == "apps/podinfo:a8b91c33"
+    assert state(blocked) == ("FAILED", "Blocked", "apps-qa is failed: health check failed")
+    assert {"promoter", "app:apps/podinfo", "tag:a8b91c33"} <= set(blocked["tags"])
+
+    dev, qa, prod = pulls(stack.repo, "podinfo")
+    assert dev.merged and qa.merged and not prod.merged
+    assert prod.title.endswith("to environment prod") and prod.head_ref == "promote/apps-podinfo"
+    red = check(stack, prod.head_sha)
+    assert red.state == "failure" and "health check failed" in red.description
+    person = provider_for(
+        parse_remote(stack.sandbox.clone_url(stack.repo), "github"), stack.sandbox.human_token
+    )
+    with pytest.raises(Exception, match="refused to merge"):
+        person.merge(person.get_pull_request(prod.number), "merge")
+    table = artifacts(stack, blocked["id"])
+    assert "release-apps-podinfo" in table and "apps-qa is failed" in table["timeline-apps-podinfo"]
+
+    assert stack.push(image, "cc2b7e0a").status_code == 202
+    waiting = wait(stack, "cc2b7e0a", {"PAUSED", *FINAL})
+    assert waiting["state_type"] == "PAUSED", state(waiting)
+    reset = stack.repo.pulls[prod.number]
+    assert reset.merged and "cc2b7e0a to environment dev" in reset.title  # the blocked PR, reset to dev
+    prod_now = pulls(stack.repo, "podinfo")[-1]
+    assert (
+        prod_now.title.endswith("cc2b7e0a to environment prod")
+        and check(stack, prod_now.head_sha).state == "success"
+    )
+
+    approved = promoter(
+        stack, "approve", "--app", "apps/podinfo", "--approver", "ops@acme", "--comment", "ship it"
+    )
+    assert approved.returncode == 0, approved.stderr
+    assert "approved apps/podinfo:cc2b7e0a as ops@acme" in approved.stdout
+    done = wait(stack, "cc2b7e0a", FINAL)
+    assert state(done)[0] == "COMPLETED", state(done)
+    assert stack.repo.pulls[prod_now.number].merged
+    record = artifacts(stack, done["id"])["approval-apps-podinfo-prod"]
+    assert "ops@acme" in record and "ship it" in record and "cc2b7e0a" in record
+    names = events_for(stack, "podinfo")
+    for expected in [
+        "promoter.release.started",
+        "promoter.environment.merged",
+        "promoter.environment.healthy",
+        "promoter.environment.failed",
+        "promoter.release.blocked",
+        "promoter.approval.requested",
+        "promoter.approval.granted",
+        "promoter.release.promoted",
+    ]:
+        assert expected in names
+
+
+def test_rejection_ends_the_run_and_leaves_the_pr_open(stack: Stack) -> None:
+    stack.push(IMAGE.format(app="billing"), "b1")
+    wait(stack, "b1", {"PAUSED"})
+    rejected = promoter(stack, "approve", "--app", "apps/billing", "--reject", "--comment", "not today")
+    assert rejected.returncode == 0, rejected.stderr
+    run = wait(stack, "b1", FINAL)
+    assert state(run)[:2] == ("CANCELLED", "Rejected")
+    assert pulls(stack.repo, "billing")[-1].state == "open"
+    assert "promoter.approval.rejected" in events_for(stack, "billing")
+
+
+def test_a_person_merging_the_prod_pr_in_the_forge_approves_it(stack: Stack) -> None:
+    stack.push(IMAGE.format(app="search"), "s1")
+    wait(stack, "s1", {"PAUSED"})
+    prod = pulls(stack.repo, "search")[-1]
+    person = provider_for(
+        parse_remote(stack.sandbox.clone_url(stack.repo), "github"), stack.sandbox.human_token
+    )
+    person.merge(person.get_pull_request(prod.number), "merge")
+    run = wait(stack, "s1", FINAL)
+    assert state(run)[0] == "COMPLETED", state(run)
+    assert "alice" in artifacts(stack, run["id"])["approval-apps-search-prod"]
+
+
+def test_flux_that_never_reports_blocks_with_no_report(stack: Stack) -> None:
+    stack.sandbox.set_scenario(
+        {
+            "default": {"delay": 0.2},
+            "rules": [
+                {"env": "qa", "app": "podinfo", "tag": "a8b91c33", "outcome": "failing"},
+                {"env": "qa", "app": "cart", "outcome": "never"},
+            ],
+        }
+    )
+    stack.push(IMAGE.format(app="cart"), "c1")
+    run = wait(stack, "c1", FINAL)
+    assert state(run) == ("FAILED", "Blocked", "apps-qa reported no health")
+    assert "no health" in check(stack, pulls(stack.repo, "cart")[-1].head_sha).description
+
+
+def test_a_crash_in_the_middle_of_a_stage_then_a_retry_converges(stack: Stack) -> None:
+    stack.sandbox.set_scenario(
+        {"default": {"delay": 0.2}, "rules": [{"env": "qa", "app": "ledger", "delay": 6}]}
+    )
+    stack.push(IMAGE.format(app="ledger"), "l1")
+    waiting = wait(stack, "l1", {"RUNNING"})
+    deadline = time.monotonic() + 300
+    while not any(pr.merged and "to environment qa" in pr.title for pr in pulls(stack.repo, "ledger")):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    killed = kill_flow_run_process(waiting["id"])  # while it waits for Flux on qa
+    assert killed
+    crashed = wait(stack, "l1", {"CRASHED", "FAILED"})
+    response = httpx.post(
+        f"{stack.prefect.api_url}/flow_runs/{crashed['id']}/set_state",
+        json={"state": {"type": "SCHEDULED", "name": "AwaitingRetry"}, "force": True},
+        timeout=30,
+    )
+    assert response.status_code in (200, 201)
+    run = wait(stack, "l1", {"PAUSED"})
+    assert run["id"] == crashed["id"]
+    envs = [pr.title.rsplit(" ", 1)[1] for pr in pulls(stack.repo, "ledger")]
+    assert envs == ["dev", "qa", "prod"]  # exactly one PR per environment
+    bare = stack.sandbox.forge.git(stack.repo)
+    log = bare.out("log", "--format=%s", "main")
+    assert log.count("Promote apps/ledger version l1 to environment") == 2  # dev and qa, once each
+    assert [b for b in bare.branches() if "ledger" in b] == ["promote/apps-ledger"]
+    promoter(stack, "approve", "--app", "apps/ledger")
+    assert state(wait(stack, "l1", FINAL))[0] == "COMPLETED"
+
+
+def kill_flow_run_process(run_id: str) -> bool:
+    """SIGKILL the process executing a flow run (the runner started it with the run id in its environment)."""
+    needle = f"PREFECT__FLOW_RUN_ID={run_id}".encode()
+    killed = False
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if needle in (proc / "environ").read_bytes():
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed = True
+        except OSError:
+            continue
+    return killed
