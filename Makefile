@@ -30,6 +30,10 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/bump_scale.py
+	$(BIN)/python bench/sandbox.py
+	$(BIN)/python bench/api_economy.py
+	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/concurrency.py
 
 clean:
 	rm -rf $(VENV) .promoter .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ the same path again without a second branch, PR, commit or merge.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Any
@@ -25,7 +26,9 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.states import Cancelled, Completed, Failed
 
 from promoter.config import Config
+from promoter.errors import ConfigError, InvalidInputError
 from promoter.promotion import Target
+from promoter.providers import parse_remote
 from promoter.pull_request import PRState
 from promoter.release import Release
 from tasks.approval import ApprovalInput, approval_request, record_decision
@@ -42,16 +45,34 @@ MERGE_TIMEOUT = 1800.0
 
 
 def target_from(gitops_url: str | None, provider: str | None) -> Target:
-    """The GitOps repository from the parameters, else from the worker's environment."""
+    """The GitOps repository from the parameters, else from the worker's environment.
+
+    Every value is checked here, before any clone or request, so that a bad one fails the run with one
+    line naming it instead of a validation report or a traceback from deep inside a stage.
+    """
     url = gitops_url or os.environ.get("PROMOTER_GITOPS_URL", "")
     if not url:
-        raise ValueError("no GitOps repository: pass gitops_url or set PROMOTER_GITOPS_URL for the worker")
+        raise ConfigError("no GitOps repository: pass gitops_url or set PROMOTER_GITOPS_URL for the worker")
+    kind = provider or os.environ.get("PROMOTER_PROVIDER") or None
+    if kind not in (None, "github", "azdo"):
+        raise InvalidInputError(f"unknown provider {kind!r}: use 'github' or 'azdo', or leave it out")
+    parse_remote(url, kind)  # type: ignore[arg-type]
+    merge_method = os.environ.get("PROMOTER_MERGE_METHOD", "merge")
+    if merge_method not in ("merge", "squash", "rebase"):
+        raise ConfigError(f"PROMOTER_MERGE_METHOD is {merge_method!r}: use merge, squash or rebase")
+    poll = os.environ.get("PROMOTER_POLL_INTERVAL", "5")
+    try:
+        poll_interval = float(poll)
+    except ValueError:
+        poll_interval = math.nan
+    if not (math.isfinite(poll_interval) and poll_interval > 0):
+        raise ConfigError(f"PROMOTER_POLL_INTERVAL is {poll!r}: give a positive number of seconds")
     return Target(
         gitops_url=url,
-        provider=provider or os.environ.get("PROMOTER_PROVIDER") or None,  # type: ignore[arg-type]
+        provider=kind,  # type: ignore[arg-type]
         cache_dir=os.environ.get("PROMOTER_CACHE_DIR", ""),
-        merge_method=os.environ.get("PROMOTER_MERGE_METHOD", "merge"),  # type: ignore[arg-type]
-        poll_interval=float(os.environ.get("PROMOTER_POLL_INTERVAL", "5")),
+        merge_method=merge_method,  # type: ignore[arg-type]
+        poll_interval=poll_interval,
     )
 
 

@@ -21,6 +21,7 @@ import git
 from promoter.config import load_config
 from promoter.errors import InvalidInputError, PromoterError
 from promoter.health import Verdict
+from promoter.names import check_app, check_group, check_tag
 from promoter.promotion import (
     Promotion,
     next_state,
@@ -31,7 +32,7 @@ from promoter.promotion import (
 from promoter.providers.base import MergeMethod
 from promoter.providers.factory import ProviderKind, parse_remote, provider_for
 from promoter.pull_request import PRState, parse_body
-from promoter.workspace import Workspace
+from promoter.workspace import Workspace, check_ref_name
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,10 @@ def _open(promotion: Promotion, state: PRState) -> str:
 
 
 def command_new(options: Options, group: str, app: str, tag: str) -> str:
+    # Before any clone or request, and as a PromoterError rather than pydantic's multi-line report.
+    check_group(group)
+    check_app(app)
+    check_tag(tag)
     with promotion_for(options) as promotion:
         state = PRState(group=group, app=app, tag=tag, env=promotion.config.first_environment().name)
         return _open(promotion, state)
@@ -126,7 +131,7 @@ class CheckFailed(PromoterError):
 
 
 def command_status(options: Options, branch: str | None) -> str:
-    name = pr_branch(options, branch)
+    name = check_ref_name(pr_branch(options, branch))
     if not name.startswith("promote"):
         return "Promotion was manual, skipping check"
     with promotion_for(options) as promotion:

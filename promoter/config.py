@@ -8,6 +8,7 @@ error naming the file, the line and the nearest valid key instead of being ignor
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from promoter.errors import ConfigError, InvalidInputError
 from promoter.names import check_app, check_environment, check_group
-from promoter.yamlsafe import YAMLInputError, compose_all
+from promoter.yamlsafe import YAMLInputError, compose_all, walk
 
 CONFIG_FILE = "gitops-promotion.yaml"
 DEFAULT_STATUS_TIMEOUT = timedelta(minutes=5)
@@ -29,6 +30,13 @@ _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 def parse_duration(value: Any) -> timedelta:
     """An integer is minutes (as the key's name says); a string is a Go-style duration ("1h30m", "90s")."""
+    try:
+        return _duration(value)
+    except OverflowError:
+        raise ValueError("is too large for a duration; use at most a few days") from None
+
+
+def _duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -48,6 +56,8 @@ def parse_duration(value: Any) -> timedelta:
                     f"{value!r} is not a duration: use minutes (5) or units h, m, s, ms ('1h30m', '90s')"
                 )
             return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+    if not math.isfinite(minutes):
+        raise ValueError("must be a finite number of minutes")
     if minutes < 0:
         raise ValueError("must not be negative")
     return timedelta(minutes=minutes)
@@ -175,11 +185,41 @@ def parse_config(text: str, source: str = CONFIG_FILE) -> Config:
     if len(documents) != 1 or not isinstance(documents[0], yaml.MappingNode):
         raise ConfigError(f"{source}: expected one YAML mapping with at least an 'environments' list")
     root = documents[0]
-    data = yaml.safe_load(text)
+    _refuse_duplicate_keys(root, source)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        # Composing succeeded, so this is a value that its tag cannot build (`!!python/...`, `!!omap`).
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "a value cannot be read"
+        raise ConfigError(f"{source}{where}: {problem}; write plain values without YAML tags (!!...)") from None
+    except (ValueError, OverflowError) as error:
+        detail = " ".join(str(error).split())[:120]
+        raise ConfigError(
+            f"{source}: a value does not fit its YAML tag ({detail}); write plain values without YAML tags (!!...)"
+        ) from None
     try:
         return Config.model_validate(data)
     except ValidationError as error:
         raise ConfigError(_describe(error, root, source)) from None
+
+
+def _refuse_duplicate_keys(root: yaml.Node, source: str) -> None:
+    """A repeated key silently replaces the first (an `environments` list appended below drops a gate)."""
+    for node in walk(root):
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        seen: dict[tuple[str, str], yaml.Node] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                continue
+            first = seen.setdefault((key.tag, key.value), key)
+            if first is not key:
+                raise ConfigError(
+                    f"{source}:{key.start_mark.line + 1}: key {key.value!r} is repeated "
+                    f"(first on line {first.start_mark.line + 1}); keep one of them"
+                )
 
 
 def _describe(error: ValidationError, root: yaml.Node, source: str) -> str:

@@ -39,6 +39,9 @@ YAML_SUFFIXES = (".yaml", ".yml")
 _MARKER = re.compile(r"#\s*(\{\s*\"\$imagepolicy\"\s*:\s*\"[^\"\\]*\"\s*\})\s*$")
 _POLICY_BYTES = re.compile(rb'"\$imagepolicy"\s*:\s*"([^"\\]*)"')
 _SIBLING_NAMES = ("newName", "repository", "name", "image")
+# Node properties before a scalar: an anchor (`&name`) and/or a tag (`!!str`). PyYAML's node starts at them.
+_PROPERTIES = re.compile(r"(?:[&!][^ \t\r\n]*[ \t]+)+")
+_STRING_TAGS = ("!!str", "!", "!<tag:yaml.org,2002:str>")
 _STR_TAG = "tag:yaml.org,2002:str"
 _RESOLVER = yaml.resolver.Resolver()
 # YAML 1.2 core schema (Go's yaml.v3, read by kustomize and Flux) types more plain scalars than PyYAML's 1.1.
@@ -140,11 +143,12 @@ def find_markers(text: str, source: str = "<text>") -> list[Marker]:
 
     markers = []
     for number, column, (group, app, kind) in found:
-        markers.append(_attach(entries, number, column, group, app, kind, source))
+        markers.append(_attach(text, entries, number, column, group, app, kind, source))
     return markers
 
 
 def _attach(
+    text: str,
     entries: list[tuple[yaml.Node | None, yaml.Node, yaml.MappingNode | None]],
     line: int,
     column: int,
@@ -181,6 +185,17 @@ def _attach(
         raise ManifestError(
             f"{where}: the marker for {group}:{app} is on an empty value; write the current image"
         )
+    start = value.start_mark.index
+    properties = _PROPERTIES.match(text, start)
+    if properties:
+        # Keep the anchor and tag: only the scalar itself is rewritten.
+        start = properties.end()
+        tags = [p for p in properties.group().split() if p.startswith("!")]
+        if any(tag not in _STRING_TAGS for tag in tags):
+            raise ManifestError(
+                f"{where}: the marker for {group}:{app} is on a value with the YAML tag {tags[0]}; "
+                "an image or tag is a string: remove the tag"
+            )
     sibling = None
     if parent is not None:
         names = {
@@ -197,7 +212,7 @@ def _attach(
         field=kind,
         value=value.value,
         line=line + 1,
-        start=value.start_mark.index,
+        start=start,
         end=value.end_mark.index,
         style=value.style,
         sibling_name=sibling,

@@ -108,6 +108,12 @@ def parse_body(body: str | None) -> PRState:
             f"the PR's promotion metadata is not valid JSON ({error.msg} at character {error.pos}); "
             "restore the comment as promoter wrote it or re-run `new`"
         ) from None
+    except (ValueError, RecursionError):
+        # Numbers beyond Python's digit limit, arrays nested thousands deep: nothing promoter wrote.
+        raise InvalidInputError(
+            "the PR's promotion metadata cannot be read (a number too long or nesting too deep); "
+            "restore the comment as promoter wrote it or re-run `new`"
+        ) from None
     if not isinstance(data, dict):
         raise InvalidInputError("the PR's promotion metadata must be a JSON object")
     try:

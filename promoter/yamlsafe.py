@@ -32,6 +32,9 @@ def compose_all(text: str) -> list[yaml.Node]:
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or "invalid YAML"
         raise YAMLInputError(f"{problem}; fix the YAML syntax", mark.line + 1 if mark else None) from None
+    except RecursionError:
+        # PyYAML composes nested collections recursively: thousands of `[` exhaust the stack.
+        raise YAMLInputError("collections are nested too deeply; flatten the YAML") from None
     for root in nodes:
         _refuse_aliases(root)
     return nodes

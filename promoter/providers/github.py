@@ -118,7 +118,10 @@ class GitHubProvider:
         )
         errors = response.data.get("errors") if isinstance(response.data, dict) else None
         if errors:
-            text = "; ".join(str(error.get("message", error)) for error in errors)
+            listed = errors if isinstance(errors, list) else [errors]
+            text = "; ".join(
+                str(error.get("message", error) if isinstance(error, dict) else error) for error in listed
+            )[:500]
             raise ProviderError(
                 f"could not {'enable' if enabled else 'disable'} auto-merge on PR #{pr.number}: {text}; "
                 "turn on 'Allow auto-merge' in the repository settings"
@@ -158,7 +161,7 @@ class GitHubProvider:
                 state=str(item.get("state") or ""),
                 description=str(item.get("description") or ""),
                 created_at=str(item.get("created_at") or ""),
-                target_url=item.get("target_url"),
+                target_url=item["target_url"] if isinstance(item.get("target_url"), str) else None,
             )
             for item in self.client.paginate(f"{self._repo}/commits/{sha}/statuses", {}, "list statuses")
             if isinstance(item, dict)
@@ -183,16 +186,19 @@ class GitHubProvider:
 
 
 def _pull(item: Any) -> PullRequest:
-    if not isinstance(item, dict) or not isinstance(item.get("number"), int):
+    number = item.get("number") if isinstance(item, dict) else None
+    if not isinstance(number, int) or isinstance(number, bool):
         raise ProviderError("GitHub answered a pull request without a number; is this a GitHub API?")
-    head, base = item.get("head") or {}, item.get("base") or {}
+    head, base = _object(item.get("head")), _object(item.get("base"))
     merged = bool(item.get("merged") or item.get("merged_at"))
     state: Literal["open", "merged", "closed"] = (
         "merged" if merged else ("open" if item.get("state") == "open" else "closed")
     )
-    merged_by = item.get("merged_by") or {}
+    login = _object(item.get("merged_by")).get("login")
+    merge_commit = item.get("merge_commit_sha")
+    node_id = item.get("node_id")
     return PullRequest(
-        number=item["number"],
+        number=number,
         title=str(item.get("title") or ""),
         body=str(item.get("body") or ""),
         head_branch=str(head.get("ref") or ""),
@@ -200,11 +206,16 @@ def _pull(item: Any) -> PullRequest:
         head_sha=str(head.get("sha") or ""),
         state=state,
         url=str(item.get("html_url") or ""),
-        merge_commit_sha=item.get("merge_commit_sha") if merged else None,
-        merged_by=merged_by.get("login") if isinstance(merged_by, dict) else None,
+        merge_commit_sha=merge_commit if merged and isinstance(merge_commit, str) else None,
+        merged_by=login if isinstance(login, str) else None,
         auto_merge=item.get("auto_merge") is not None,
-        node_id=item.get("node_id"),
+        node_id=node_id if isinstance(node_id, str) else None,
     )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A nested object of a response, or {} when the forge (or something posing as it) sent another type."""
+    return value if isinstance(value, dict) else {}
 
 
 def _message(data: Any) -> str:

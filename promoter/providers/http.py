@@ -189,7 +189,7 @@ class ForgeClient:
             return None
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ProviderError(
                 f"{self.describe}: {route} answered {response.status_code} with a body that is not JSON; "
                 "is the URL a forge API (check the remote URL and --provider)?"
@@ -256,7 +256,7 @@ class ForgeClient:
 def _error_message(response: httpx.Response) -> str:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return response.reason_phrase or "no details"
     if isinstance(body, dict):
         text = str(body.get("message") or body.get("Message") or body.get("errors") or "no details")
