@@ -5,8 +5,8 @@ the Flux emulator, `promoter serve`, `promoter webhook`), adds N apps to `acme/g
 (`apps/{dev,qa,prod}/app-NN.yaml`, image `ghcr.io/acme/app-NN`), then sends N signed webhook deliveries
 at once (one thread each), one new tag per app, and waits until every `promote-release` run is suspended
 at the prod gate (PAUSED) or has ended. Meanwhile, every 0.5 s, it sums the RSS of the `promoter serve`
-process tree (read from /proc) and counts its flow-run processes (children carrying
-`PREFECT__FLOW_RUN_ID`).
+process tree (read from /proc; git and other helpers included) and counts its flow-run processes
+(direct children carrying `PREFECT__FLOW_RUN_ID`).
 
 Guarantees checked (exit status 1 when one is broken):
 - every delivery is accepted and every run reaches the prod gate (none Failed, Crashed, Cancelled), with
@@ -14,8 +14,8 @@ Guarantees checked (exit status 1 when one is broken):
 - no lost commit on `main`: exactly 2N merge commits (dev and qa of each app) and 2N bump commits since the
   apps were added, no bump twice, and every app's dev and qa manifests on `main` carry its new tag (prod
   still the old one); every prod PR is open with a green `promoter` check;
-- no process held by a suspended run: within a grace period after the last run is PAUSED, no child of
-  `promoter serve` belongs to a PAUSED run.
+- no process held by a suspended run: within a grace period after the last run is PAUSED, no process
+  under `promoter serve` belongs to a PAUSED run.
 Also reported: wall time, peak memory, peak concurrent runs, task retries, and errors in the stack's logs.
 
 `--limit` caps the runs `promoter serve` executes at once (`promoter serve --limit`); by default all N may
@@ -150,7 +150,7 @@ class Sampler:
             if rss > self.peak_rss:
                 self.peak_rss, self.peak_rss_processes = rss, len(serve)
             self.peak_flow_processes = max(
-                self.peak_flow_processes, sum(1 for p in serve if p.flow_run and p.pid != self.serve)
+                self.peak_flow_processes, sum(1 for p in serve if p.flow_run and p.ppid == self.serve)
             )
             server = sum(p.rss for p in tree(procs, self.server))
             self.peak_server_rss = max(self.peak_server_rss, server)

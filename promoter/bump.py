@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from promoter.errors import ManifestError
 from promoter.manifests import plan_rewrite, policies
-from promoter.names import check_app, check_digest, check_environment, check_group, check_tag
+from promoter.names import check_release
 from promoter.workspace import Edit, Snapshot
 
 
 def bump_edit(group: str, app: str, env: str, tag: str, digest: str | None = None) -> Edit:
     """An `Edit` for `Workspace.publish` that points `group:app` in `<group>/<env>/` at `tag`."""
-    check_group(group)
-    check_app(app)
-    check_environment(env)
-    check_tag(tag)
-    if digest is not None:
-        check_digest(digest)
+    check_release(group, app, env, tag, digest)
     directory = f"{group}/{env}"
 
     def edit(snapshot: Snapshot) -> dict[str, bytes]:

@@ -131,9 +131,10 @@ class CheckFailed(PromoterError):
 
 
 def command_status(options: Options, branch: str | None) -> str:
-    name = check_ref_name(pr_branch(options, branch))
+    name = pr_branch(options, branch)
     if not name.startswith("promote"):
         return "Promotion was manual, skipping check"
+    check_ref_name(name)  # before any request: promotion branches are ours, so they follow our grammar
     with promotion_for(options) as promotion:
         pr = promotion.provider.find_pull_request(name, promotion.base)
         if pr is None:

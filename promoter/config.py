@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from promoter.errors import ConfigError, InvalidInputError
-from promoter.names import check_app, check_environment, check_group
+from promoter.errors import ConfigError
+from promoter.names import check_app, check_environment, check_group, for_pydantic
 from promoter.yamlsafe import YAMLInputError, compose_all, walk
 
 CONFIG_FILE = "gitops-promotion.yaml"
@@ -77,7 +77,7 @@ class Environment(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _grammar(check_environment, value)
+        return for_pydantic(check_environment, value)
 
 
 class Application(_Strict):
@@ -91,7 +91,7 @@ class Group(_Strict):
     @classmethod
     def _apps(cls, value: dict[str, Application]) -> dict[str, Application]:
         for name in value:
-            _grammar(check_app, name)
+            for_pydantic(check_app, name)
         return value
 
 
@@ -120,7 +120,7 @@ class Config(_Strict):
     @classmethod
     def _group_names(cls, value: dict[str, Group]) -> dict[str, Group]:
         for name in value:
-            _grammar(check_group, name)
+            for_pydantic(check_group, name)
         return value
 
     @property
@@ -149,14 +149,6 @@ class Config(_Strict):
     def previous_environment(self, name: str) -> Environment | None:
         index = self.environments.index(self.environment(name))
         return self.environments[index - 1] if index > 0 else None
-
-
-def _grammar(check: Any, value: str) -> str:
-    try:
-        result: str = check(value)
-    except InvalidInputError as error:
-        raise ValueError(str(error)) from None
-    return result
 
 
 def load_config(path: Path | str) -> Config:
@@ -193,7 +185,9 @@ def parse_config(text: str, source: str = CONFIG_FILE) -> Config:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         problem = getattr(error, "problem", None) or "a value cannot be read"
-        raise ConfigError(f"{source}{where}: {problem}; write plain values without YAML tags (!!...)") from None
+        raise ConfigError(
+            f"{source}{where}: {problem}; write plain values without YAML tags (!!...)"
+        ) from None
     except (ValueError, OverflowError) as error:
         detail = " ".join(str(error).split())[:120]
         raise ConfigError(

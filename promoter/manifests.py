@@ -23,14 +23,7 @@ from typing import Literal
 import yaml
 
 from promoter.errors import InvalidInputError, ManifestError
-from promoter.names import (
-    check_app,
-    check_digest,
-    check_environment,
-    check_group,
-    check_tag,
-    parse_image_reference,
-)
+from promoter.names import check_environment, check_group, check_release, parse_image_reference
 from promoter.yamlsafe import YAMLInputError, compose_all, walk
 
 Field = Literal["image", "tag", "name", "digest"]
@@ -293,12 +286,7 @@ def plan_rewrite(
 
     Used both on a working tree and on a commit read from git, so both refuse and accept the same input.
     """
-    check_group(group)
-    check_app(app)
-    check_environment(env)
-    check_tag(tag)
-    if digest is not None:
-        check_digest(digest)
+    check_release(group, app, env, tag, digest)
     plan = RewritePlan()
     needle = f"{group}:{app}"
     for relative, data in sorted(files.items()):

@@ -9,6 +9,7 @@ absolute paths, NUL, control characters), is refused with a message saying which
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import NamedTuple
 
 from promoter.errors import InvalidInputError
@@ -31,6 +32,24 @@ IMAGE_REFERENCE = re.compile(
 def _shown(value: str) -> str:
     """Quote a value for an error message without letting control characters reach a terminal."""
     return ascii(value) if len(value) <= 80 else ascii(value[:77] + "...")
+
+
+def check_release(group: str, app: str, env: str, tag: str, digest: str | None = None) -> None:
+    """Every name a bump is made of, checked before anything is read or written."""
+    check_group(group)
+    check_app(app)
+    check_environment(env)
+    check_tag(tag)
+    if digest is not None:
+        check_digest(digest)
+
+
+def for_pydantic(check: Callable[[str], str], value: str) -> str:
+    """Run a grammar check inside a pydantic validator, which reports `ValueError`s with their location."""
+    try:
+        return check(value)
+    except InvalidInputError as error:
+        raise ValueError(str(error)) from None
 
 
 def check_group(value: str, what: str = "group") -> str:

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from promoter.errors import InvalidInputError
-from promoter.names import check_app, check_environment, check_group, check_tag
+from promoter.names import check_app, check_environment, check_group, check_tag, for_pydantic
 
 PRFlow = Literal["per-app", "per-env"]
 _METADATA = re.compile(r"<!--\s*metadata\s*=\s*(.*?)\s*-->", re.DOTALL)
@@ -37,22 +37,22 @@ class PRState(BaseModel):
     @field_validator("group")
     @classmethod
     def _group(cls, value: str) -> str:
-        return _checked(check_group, value)
+        return for_pydantic(check_group, value)
 
     @field_validator("app")
     @classmethod
     def _app(cls, value: str) -> str:
-        return _checked(check_app, value)
+        return for_pydantic(check_app, value)
 
     @field_validator("tag")
     @classmethod
     def _tag(cls, value: str) -> str:
-        return _checked(check_tag, value)
+        return for_pydantic(check_tag, value)
 
     @field_validator("env")
     @classmethod
     def _env(cls, value: str) -> str:
-        return _checked(check_environment, value)
+        return for_pydantic(check_environment, value)
 
     @field_validator("sha")
     @classmethod
@@ -84,13 +84,6 @@ def _go_json(data: dict[str, object]) -> str:
     """JSON as Go's encoding/json writes it: compact, with <, > and & escaped."""
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _checked(check: object, value: str) -> str:
-    try:
-        return check(value)  # type: ignore[operator, no-any-return]
-    except InvalidInputError as error:
-        raise ValueError(str(error)) from None
 
 
 def parse_body(body: str | None) -> PRState:

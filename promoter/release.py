@@ -11,13 +11,14 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from promoter.config import Config
-from promoter.errors import InvalidInputError, ManifestError
+from promoter.errors import ManifestError
 from promoter.manifests import YAML_SUFFIXES, find_markers, policies
 from promoter.names import (
     canonical_repository,
     check_digest,
     check_repository,
     check_tag,
+    for_pydantic,
 )
 from promoter.workspace import Snapshot
 
@@ -34,27 +35,20 @@ class Release(BaseModel):
     @field_validator("image")
     @classmethod
     def _image(cls, value: str) -> str:
-        return _as_value_error(check_repository, value)
+        return for_pydantic(check_repository, value)
 
     @field_validator("tag")
     @classmethod
     def _tag(cls, value: str) -> str:
-        return _as_value_error(check_tag, value)
+        return for_pydantic(check_tag, value)
 
     @field_validator("digest")
     @classmethod
     def _digest(cls, value: str | None) -> str | None:
-        return None if value is None else _as_value_error(check_digest, value)
+        return None if value is None else for_pydantic(check_digest, value)
 
     def __str__(self) -> str:
         return f"{self.image}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
-
-
-def _as_value_error(check: object, value: str) -> str:
-    try:
-        return check(value)  # type: ignore[operator, no-any-return]
-    except InvalidInputError as error:
-        raise ValueError(str(error)) from None
 
 
 def resolve_apps(root: Path | str, config: Config, image: str) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from promoter.errors import ProviderError
 from promoter.providers.base import CommitStatus, MergeMethod, PullRequest, StatusState
-from promoter.providers.http import ForgeClient, RateBudget, Stats
+from promoter.providers.http import ForgeClient, HTTPProvider
 
 API_VERSION = "7.1"
 STATUS_API_VERSION = "7.1-preview.1"
@@ -19,7 +19,7 @@ _PR_STATE = {"active": "open", "completed": "merged", "abandoned": "closed"}
 PAGE = 100
 
 
-class AzureDevOpsProvider:
+class AzureDevOpsProvider(HTTPProvider):
     """One repository: `collection_url` is `https://dev.azure.com/{org}` (or a Server collection URL)."""
 
     kind = "azdo"
@@ -40,17 +40,6 @@ class AzureDevOpsProvider:
             permission_hint=PERMISSIONS,
             **client,
         )
-
-    @property
-    def budget(self) -> RateBudget:
-        return self.client.budget
-
-    @property
-    def stats(self) -> Stats:
-        return self.client.stats
-
-    def close(self) -> None:
-        self.client.close()
 
     def _get(self, path: str, route: str, **params: Any) -> Any:
         return self.client.request(

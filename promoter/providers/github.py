@@ -6,13 +6,13 @@ from typing import Any, Literal
 
 from promoter.errors import ProviderError
 from promoter.providers.base import CommitStatus, MergeMethod, PullRequest, StatusState
-from promoter.providers.http import ForgeClient, RateBudget, Stats
+from promoter.providers.http import ForgeClient, HTTPProvider
 
 PERMISSIONS = "'contents: write', 'pull-requests: write' and 'statuses: write' (or the 'repo' scope)"
 _GRAPHQL_METHOD = {"merge": "MERGE", "squash": "SQUASH", "rebase": "REBASE"}
 
 
-class GitHubProvider:
+class GitHubProvider(HTTPProvider):
     """One repository on github.com (`api_url` https://api.github.com) or on an Enterprise host (`/api/v3`)."""
 
     kind = "github"
@@ -36,17 +36,6 @@ class GitHubProvider:
             permission_hint=PERMISSIONS,
             **client,
         )
-
-    @property
-    def budget(self) -> RateBudget:
-        return self.client.budget
-
-    @property
-    def stats(self) -> Stats:
-        return self.client.stats
-
-    def close(self) -> None:
-        self.client.close()
 
     @property
     def _repo(self) -> str:

@@ -272,3 +272,20 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+class HTTPProvider:
+    """What every provider shares through its `ForgeClient`: the rate budget, the request counts, closing."""
+
+    client: ForgeClient
+
+    @property
+    def budget(self) -> RateBudget:
+        return self.client.budget
+
+    @property
+    def stats(self) -> Stats:
+        return self.client.stats
+
+    def close(self) -> None:
+        self.client.close()
