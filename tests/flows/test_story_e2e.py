@@ -25,7 +25,7 @@ from promoter.sample import DEPLOYMENT, config_text
 from promoter.sandbox.forge import Repository
 
 IMAGE = "ghcr.io/acme/{app}"
-APPS = ["podinfo", "billing", "search", "cart", "ledger"]
+APPS = ["podinfo", "billing", "search", "cart", "ledger", "orders"]
 pytestmark = pytest.mark.timeout(600)
 
 
@@ -167,6 +167,20 @@ def test_rejection_ends_the_run_and_leaves_the_pr_open(stack: Stack) -> None:
     assert state(run)[:2] == ("CANCELLED", "Rejected")
     assert pulls(stack.repo, "billing")[-1].state == "open"
     assert "promoter.approval.rejected" in events_for(stack, "billing", "promoter.approval.rejected")
+
+
+def test_a_newer_release_supersedes_a_run_waiting_at_the_gate(stack: Stack) -> None:
+    stack.push(IMAGE.format(app="orders"), "o1")
+    older = wait(stack, "o1", {"PAUSED"})
+    prod = pulls(stack.repo, "orders")[-1]
+    stack.push(IMAGE.format(app="orders"), "o2")
+    cancelled = wait(stack, "o1", {"CANCELLED"})
+    assert cancelled["id"] == older["id"] and state(cancelled)[2] == "superseded by apps/orders:o2"
+    wait(stack, "o2", {"PAUSED"})
+    assert stack.repo.pulls[prod.number].merged  # the same PR, reset to dev and merged there
+    assert "promoter.release.superseded" in events_for(stack, "orders", "promoter.release.superseded")
+    promoter(stack, "approve", "--app", "apps/orders", "--reject")
+    assert state(wait(stack, "o2", FINAL))[:2] == ("CANCELLED", "Rejected")
 
 
 def test_a_person_merging_the_prod_pr_in_the_forge_approves_it(stack: Stack) -> None:
