@@ -102,8 +102,13 @@ def promoter_stack(
     poll_interval: float = 0.3,
     sweep_seconds: float = 5.0,
     limit: int | None = None,
+    tokens: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
-    """Start the stack under `root`; stop all of it when the block ends, whatever happened inside."""
+    """Start the stack under `root`; stop all of it when the block ends, whatever happened inside.
+
+    `tokens` (token -> login) replaces the sandbox's well-known ones; the `promoter-bot` login's token is
+    the one the promoter uses, so a test can give it a recognisable value and look for it afterwards.
+    """
     root.mkdir(parents=True, exist_ok=True)
     logs = root / "logs"
     logs.mkdir(exist_ok=True)
@@ -111,7 +116,9 @@ def promoter_stack(
         server = prefect or stack.enter_context(
             prefect_server(root / "prefect", log=logs / "prefect-server.log")
         )
-        sandbox = stack.enter_context(run_sandbox(root / "sandbox", seed_demo=True, scenario=scenario))
+        sandbox = stack.enter_context(
+            run_sandbox(root / "sandbox", seed_demo=True, scenario=scenario, tokens=tokens)
+        )
         repo = (
             sandbox.forge.repo("github", "acme", "gitops")
             if kind == "github"

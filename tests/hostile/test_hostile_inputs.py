@@ -54,9 +54,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
-TOKEN = "tok-HOSTILE-7f3a9c1e5b"  # noqa: S105 - a recognisable fake, to prove no message carries it
-SECRET = "generic-hmac-secret-hostile-0123"  # noqa: S105
-PATH_TOKEN = "path-token-hostile-0123456789"  # noqa: S105
+TOKEN = "tok-HOSTILE-7f3a9c1e5b"
+SECRET = "generic-hmac-secret-hostile-0123"
+PATH_TOKEN = "path-token-hostile-0123456789"
 MIB = 1024 * 1024
 MARK = ' # {"$imagepolicy": "apps:podinfo"}'
 TAG_MARK = ' # {"$imagepolicy": "apps:podinfo:tag"}'
@@ -87,7 +87,7 @@ class ForgeStub:
 
             do_GET = do_POST = do_PUT = do_PATCH = _reply
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
