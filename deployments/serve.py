@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.events import DeploymentEventTrigger
 
 from flows.promotion import promote_release
@@ -42,6 +43,10 @@ def deployments(sweep_seconds: float = 60.0) -> list[Any]:
         name="approval-sweeper",
         tags=["promoter-sweeper"],
         interval=sweep_seconds,
+        # One sweep at a time: a slow sweep must not pile processes up behind it.
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+        ),
         description="Resume promotions whose PR a person merged in the forge",
     )
     return [promote, sweeper]

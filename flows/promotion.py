@@ -36,7 +36,7 @@ from tasks.common import AppRef, EnvPR, FluxVerdict, Merged
 from tasks.config import load_config
 from tasks.flux_health import wait_for_flux
 from tasks.pull_request import open_pr, post_promoter_check, read_pr_state, wait_merged
-from tasks.report import StageRecord, announce, progress_artifact, publish_report
+from tasks.report import StageRecord, announce, prefect_key, progress_artifact, publish_report
 from tasks.resolve import resolve_apps
 from tasks.supersede import app_tag, supersede_older_runs
 
@@ -255,7 +255,7 @@ def _approval(
     decision = suspend_flow_run(
         wait_for_input=ApprovalInput.with_initial_data(description=description),
         timeout=int(hours * 3600),
-        key=f"approval-{pr.env}-{tag}",
+        key=prefect_key("approval", pr.env, tag),
     )
     _label_run(ref, tag, pr.env)
     record_decision(

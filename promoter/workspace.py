@@ -345,7 +345,9 @@ class Workspace:
         # The lease alone permits the forced update; a `+` in the refspec would override the lease.
         lease = f"--force-with-lease=refs/heads/{branch}:{expected or ''}"
         try:
-            self.run("push", "--porcelain", "--quiet", lease, "origin", f"{commit}:refs/heads/{branch}")
+            # git updates origin/<branch> after a push: the same lock as fetch keeps two processes apart.
+            with _locked(self.path.with_name(self.path.name + ".fetch.lock")):
+                self.run("push", "--porcelain", "--quiet", lease, "origin", f"{commit}:refs/heads/{branch}")
         except WorkspaceError as error:
             if any(word in str(error) for word in _REJECTED):
                 raise PushRejectedError(

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from promoter.promotion import Target
 from tasks.common import EnvPR, FluxVerdict, transient_only
+from tasks.report import prefect_key
 
 
 class ApprovalInput(RunInput):
@@ -73,7 +74,7 @@ def record_decision(
     """The approval record, as an artifact: who, when, what, and why."""
     when = datetime.now(UTC).isoformat(timespec="seconds")
     create_markdown_artifact(
-        key=f"approval-{group}-{app}-{env}".lower(),
+        key=prefect_key("approval", group, app, env),
         description=f"{decision.decision} of {group}/{app}:{tag} for {env}",
         markdown="\n".join(
             [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from typing import Any
 from uuid import UUID
@@ -20,6 +22,17 @@ class StageRecord(Frozen):
     flux: str = ""
     seconds: float = 0.0
     note: str = ""
+
+
+def prefect_key(*parts: str) -> str:
+    """A key Prefect accepts for artifacts and run inputs (`[a-z0-9-]`), still unique for any tag or env.
+
+    Tags like `6.5.0` and environments like `Prod_EU` are folded to dashes, with a short hash of the
+    original parts so that two different names never share a key.
+    """
+    raw = "-".join(parts)
+    folded = re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")[:60]
+    return f"{folded}-{hashlib.sha256(raw.encode()).hexdigest()[:8]}"
 
 
 def resource(group: str, app: str) -> dict[str, str]:
@@ -46,7 +59,7 @@ def publish_report(
     group: str, app: str, tag: str, stages: list[StageRecord], outcome: str, started: float
 ) -> None:
     """The run's table (one row per environment) and a markdown timeline."""
-    key = f"release-{group}-{app}".lower()
+    key = prefect_key("release", group, app)
     create_table_artifact(
         key=key,
         description=f"{group}/{app}:{tag}: {outcome}",
@@ -67,4 +80,4 @@ def publish_report(
         f"1. **{s.env}**: {s.pr or 'no PR'}, Flux {s.flux or '-'}{' - ' + s.note if s.note else ''}"
         for s in stages
     ]
-    create_markdown_artifact(key=f"timeline-{group}-{app}".lower(), markdown="\n".join(lines))
+    create_markdown_artifact(key=prefect_key("timeline", group, app), markdown="\n".join(lines))
