@@ -230,3 +230,17 @@ def test_no_token_or_webhook_secret_anywhere_after_the_whole_story(
     assert watch.samples >= 20, watch.samples
     assert watch.git_seen, "the process sampler never saw git running"
     assert os.environ.get("PROMOTER_TOKEN") != token  # the test process itself never took the token
+
+
+def test_a_hit_is_reported_by_place_and_offset_without_the_secret(tmp_path: Path) -> None:
+    token = f"tok-CANARY-{uuid.uuid4().hex}"
+    findings = Findings(needles(token, "webhook-secret-canary-0123456789"))
+    basic = base64.b64encode(f"x-access-token:{token}".encode())
+    (tmp_path / "config").write_bytes(b"[http]\n\textraHeader = Authorization: Basic " + basic + b"\n")
+    findings.search_tree(tmp_path)
+    findings.search("a log line", b"pushed with " + token.encode())
+    assert findings.hits == [
+        f"token as git Basic credentials (github) in {tmp_path / 'config'} at byte 43",
+        "token in a log line at byte 12",
+    ]
+    assert not any(token in hit or basic.decode() in hit for hit in findings.hits)
