@@ -37,7 +37,7 @@ pytestmark = pytest.mark.timeout(1200)
 IMAGE = "ghcr.io/acme/podinfo"
 SCENARIO = {
     "default": {"delay": 0.2},
-    "rules": [{"env": "qa", "app": "podinfo", "tag": "a8b91c33", "outcome": "failing"}],
+    "rules": [{"env": "qa", "app": "podinfo", "tag": "badc0de1", "outcome": "failing"}],
 }
 RUN_TIMEOUT = 600.0
 
@@ -155,12 +155,12 @@ def _deliver(stack: Stack, body: bytes, signature: str | None) -> httpx.Response
 
 def _story(stack: Stack, findings: Findings) -> dict[str, int]:
     """Blocked, superseded, approved from the CLI; then hostile deliveries. Returns the receiver's counts."""
-    assert stack.push(IMAGE, "a8b91c33").status_code == 202
-    blocked = _wait(stack, "a8b91c33", FINAL)
+    assert stack.push(IMAGE, "badc0de1").status_code == 202
+    blocked = _wait(stack, "badc0de1", FINAL)
     assert (blocked["state_type"], blocked["state_name"]) == ("FAILED", "Blocked"), blocked["state"]
 
-    assert stack.push(IMAGE, "cc2b7e0a").status_code == 202
-    waiting = _wait(stack, "cc2b7e0a", {"PAUSED", *FINAL})
+    assert stack.push(IMAGE, "900dc0de").status_code == 202
+    waiting = _wait(stack, "900dc0de", {"PAUSED", *FINAL})
     assert waiting["state_type"] == "PAUSED", waiting["state"]
     approved = subprocess.run(
         [sys.executable, "-m", "promoter.cli", "approve", "--app", "apps/podinfo", "--approver", "ops@acme"],
@@ -170,7 +170,7 @@ def _story(stack: Stack, findings: Findings) -> dict[str, int]:
     )
     findings.search("the output of promoter approve", approved.stdout + approved.stderr)
     assert approved.returncode == 0, approved.stderr.decode(errors="replace")
-    done = _wait(stack, "cc2b7e0a", FINAL)
+    done = _wait(stack, "900dc0de", FINAL)
     assert done["state_type"] == "COMPLETED", done["state"]
 
     body = json.dumps({"repository": IMAGE, "tag": "f00dfeed"}).encode()
@@ -178,9 +178,9 @@ def _story(stack: Stack, findings: Findings) -> dict[str, int]:
     assert _deliver(stack, body, None).status_code == 401
     assert _deliver(stack, body, forged).status_code == 401
     assert _deliver(stack, body, "sha256=" + "0" * 64).status_code == 401
-    replay = stack.push(IMAGE, "cc2b7e0a")  # the very delivery that started the approved run
+    replay = stack.push(IMAGE, "900dc0de")  # the very delivery that started the approved run
     assert replay.status_code == 202 and replay.json()["emitted"] == 0, replay.text
-    assert len([r for r in stack.runs() if r["name"].endswith(":cc2b7e0a")]) == 1
+    assert len([r for r in stack.runs() if r["name"].endswith(":900dc0de")]) == 1
     counts: dict[str, int] = httpx.get(f"{stack.webhook_url}/stats", timeout=30).json()
     return counts
 

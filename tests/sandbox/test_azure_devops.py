@@ -148,7 +148,8 @@ def test_auto_complete_merges_when_status_succeeds(
     sandbox.wait_for(
         lambda: ado.get(f"/pullrequests/{created['pullRequestId']}").json()["status"] == "completed"
     )
-    assert "promote/apps-podinfo" not in repo.branches  # deleteSourceBranch
+    # deleteSourceBranch: the forge deletes the branch just after it marks the PR completed.
+    sandbox.wait_for(lambda: "promote/apps-podinfo" not in repo.branches)
     merge = repo.branches["main"]
     query = ado.post(
         "/pullrequestquery", json={"queries": [{"type": "lastMergeCommit", "items": [merge]}]}
