@@ -7,7 +7,6 @@ uvicorn's access log is off because Docker Hub and Quay URLs carry the path toke
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import socket
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from typing import Any
 from deployments.registries import Sender
 from deployments.webhook import ENV_PREFIX, Auth, WebhookSettings
 from promoter.errors import PromoterError
+from promoter.network import loopback
 
 DEFAULT_PORT = 8788
 _HOW = {
@@ -42,16 +42,6 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def loopback(host: str) -> str:
-    try:
-        address = socket.gethostbyname(host)
-        if ipaddress.ip_address(address).is_loopback:
-            return address
-    except (OSError, ValueError):
-        pass
-    raise PromoterError(f"--host {host!r} is not a loopback address: put a reverse proxy in front instead")
-
-
 def banner(url: str, enabled: Mapping[Sender, Auth]) -> str:
     """One line per enabled sender: its URL with the token shown as a placeholder, never its value."""
     lines = [f"promoter webhook serving {url}  (events to $PREFECT_API_URL; stats at {url}/stats)"]
@@ -69,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from deployments.webhook import PrefectEmitter, create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    host = loopback(args.host)
+    host = loopback(args.host, "put a reverse proxy in front instead")
     if not 0 <= args.port <= 65535:
         raise PromoterError(f"--port {args.port} is out of range 0-65535")
     settings = WebhookSettings.from_env()

@@ -6,14 +6,13 @@ Registering the command imports nothing heavy, so `promoter bump` does not pay f
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
 from promoter.errors import PromoterError
+from promoter.network import loopback
 from promoter.sandbox.forge import BOT_TOKEN, DEFAULT_TOKENS, Repository
 
 TOKEN_ENV = "PROMOTER_SANDBOX_TOKEN"  # noqa: S105 - the name of a variable, not a secret
@@ -47,18 +46,6 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _loopback(host: str) -> str:
-    try:
-        address = socket.gethostbyname(host)
-        if ipaddress.ip_address(address).is_loopback:
-            return address
-    except (OSError, ValueError):
-        pass
-    raise PromoterError(
-        f"--host {host!r} is not a loopback address: the sandbox only serves this machine (use 127.0.0.1)"
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -70,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from promoter.sandbox.specs import discover
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    host = _loopback(args.host)
+    host = loopback(args.host, "the sandbox only serves this machine (use 127.0.0.1)")
     if not 0 <= args.port <= 65535:
         raise PromoterError(f"--port {args.port} is out of range 0-65535")
     try:
