@@ -123,7 +123,7 @@ class AzureDevOpsProvider(HTTPProvider):
         if pr.auto_merge == enabled or pr.state != "open":
             return
         raw = self._get(f"/pullrequests/{pr.number}", "get pullrequest")
-        creator = (raw.get("createdBy") or {}).get("id") if isinstance(raw, dict) else None
+        creator = _text(_object(_object(raw).get("createdBy")).get("id")) or None
         body: dict[str, Any] = {"autoCompleteSetBy": {"id": (creator or NOBODY) if enabled else NOBODY}}
         if enabled:
             body["completionOptions"] = {"mergeStrategy": _STRATEGY[method], "deleteSourceBranch": False}
@@ -158,8 +158,9 @@ class AzureDevOpsProvider(HTTPProvider):
             "query pullrequests",
         )
         results = data.get("results") if isinstance(data, dict) else None
-        for result in results or []:
-            for item in (result or {}).get(commit, []):
+        for result in results if isinstance(results, list) else []:
+            found = _object(result).get(commit)
+            for item in found if isinstance(found, list) else []:
                 pr = self._pull(item)
                 if pr.state == "merged":
                     return pr
@@ -172,15 +173,15 @@ class AzureDevOpsProvider(HTTPProvider):
         for item in self._pages(f"/commits/{sha}/statuses", "list statuses", STATUS_API_VERSION, ""):
             if not isinstance(item, dict):
                 continue
-            context = item.get("context") or {}
+            context = _object(item.get("context"))
             statuses.append(
                 CommitStatus(
                     context=str(context.get("name") or ""),
-                    genre=context.get("genre"),
+                    genre=_text(context.get("genre")) or None,
                     state=str(item.get("state") or ""),
                     description=str(item.get("description") or ""),
                     created_at=str(item.get("creationDate") or ""),
-                    target_url=item.get("targetUrl"),
+                    target_url=_text(item.get("targetUrl")) or None,
                 )
             )
         return sorted(statuses, key=lambda status: status.created_at, reverse=True)
@@ -219,21 +220,30 @@ class AzureDevOpsProvider(HTTPProvider):
             )
         number = item["pullRequestId"]
         state = _PR_STATE.get(str(item.get("status")), "closed")
-        closed_by = item.get("closedBy") or {}
-        merge_commit = (item.get("lastMergeCommit") or {}).get("commitId")
-        auto = item.get("autoCompleteSetBy") or {}
+        closed_by = _object(item.get("closedBy"))
+        merge_commit = _text(_object(item.get("lastMergeCommit")).get("commitId")) or None
+        auto = _object(item.get("autoCompleteSetBy"))
         return PullRequest(
             number=number,
             title=str(item.get("title") or ""),
             body=str(item.get("description") or ""),
             head_branch=str(item.get("sourceRefName") or "").removeprefix("refs/heads/"),
             base_branch=str(item.get("targetRefName") or "").removeprefix("refs/heads/"),
-            head_sha=str((item.get("lastMergeSourceCommit") or {}).get("commitId") or ""),
+            head_sha=_text(_object(item.get("lastMergeSourceCommit")).get("commitId")),
             state=state,  # type: ignore[arg-type]
             url=f"{self._web}/pullrequest/{number}",
             merge_commit_sha=merge_commit if state == "merged" else None,
-            merged_by=(closed_by.get("uniqueName") or closed_by.get("displayName"))
+            merged_by=(_text(closed_by.get("uniqueName")) or _text(closed_by.get("displayName")) or None)
             if state == "merged"
             else None,
             auto_merge=bool(auto.get("id")) and auto.get("id") != NOBODY,
         )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object from a response, or an empty one where the forge sent something else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
