@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from promoter.errors import ConfigError
-from promoter.names import check_app, check_environment, check_group, for_pydantic
+from promoter.names import AppName, EnvironmentName, GroupName
 from promoter.yamlsafe import YAMLInputError, compose_all, walk
 
 CONFIG_FILE = "gitops-promotion.yaml"
@@ -71,13 +71,8 @@ class _Strict(BaseModel):
 
 
 class Environment(_Strict):
-    name: str
+    name: EnvironmentName
     auto: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return for_pydantic(check_environment, value)
 
 
 class Application(_Strict):
@@ -85,21 +80,14 @@ class Application(_Strict):
 
 
 class Group(_Strict):
-    applications: dict[str, Application] = Field(default_factory=dict)
-
-    @field_validator("applications")
-    @classmethod
-    def _apps(cls, value: dict[str, Application]) -> dict[str, Application]:
-        for name in value:
-            for_pydantic(check_app, name)
-        return value
+    applications: dict[AppName, Application] = Field(default_factory=dict)
 
 
 class Config(_Strict):
     prflow: Literal["per-app", "per-env"] = "per-app"
     status_timeout_minutes: Duration = DEFAULT_STATUS_TIMEOUT
     environments: list[Environment] = Field(min_length=1)
-    groups: dict[str, Group] = Field(default_factory=dict)
+    groups: dict[GroupName, Group] = Field(default_factory=dict)
 
     @field_validator("status_timeout_minutes")
     @classmethod
@@ -114,13 +102,6 @@ class Config(_Strict):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"environment names must be unique; repeated: {', '.join(duplicates)}")
-        return value
-
-    @field_validator("groups")
-    @classmethod
-    def _group_names(cls, value: dict[str, Group]) -> dict[str, Group]:
-        for name in value:
-            for_pydantic(check_group, name)
         return value
 
     @property

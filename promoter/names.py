@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
+
+from pydantic import AfterValidator
 
 from promoter.errors import InvalidInputError
 
@@ -133,3 +135,16 @@ def canonical_repository(repository: str) -> str:
     if first in ("index.docker.io", "registry-1.docker.io"):
         return "docker.io/" + rest
     return repository
+
+
+def _field(check: Callable[[str], str]) -> AfterValidator:
+    return AfterValidator(lambda value: for_pydantic(check, value))
+
+
+# The grammars as pydantic field types, so models declare a field once and get the check with it.
+GroupName = Annotated[str, _field(check_group)]
+AppName = Annotated[str, _field(check_app)]
+EnvironmentName = Annotated[str, _field(check_environment)]
+Tag = Annotated[str, _field(check_tag)]
+Digest = Annotated[str, _field(check_digest)]
+Repository = Annotated[str, _field(check_repository)]

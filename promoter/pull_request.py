@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from promoter.errors import InvalidInputError
-from promoter.names import check_app, check_environment, check_group, check_tag, for_pydantic
+from promoter.names import AppName, EnvironmentName, GroupName, Tag
 
 PRFlow = Literal["per-app", "per-env"]
 _METADATA = re.compile(r"<!--\s*metadata\s*=\s*(.*?)\s*-->", re.DOTALL)
@@ -26,33 +26,13 @@ class PRState(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    group: str
-    app: str
-    tag: str
-    env: str
+    group: GroupName
+    app: AppName
+    tag: Tag
+    env: EnvironmentName
     sha: str = ""
     feature: str = ""
     type: Literal["promote", "feature"] = "promote"
-
-    @field_validator("group")
-    @classmethod
-    def _group(cls, value: str) -> str:
-        return for_pydantic(check_group, value)
-
-    @field_validator("app")
-    @classmethod
-    def _app(cls, value: str) -> str:
-        return for_pydantic(check_app, value)
-
-    @field_validator("tag")
-    @classmethod
-    def _tag(cls, value: str) -> str:
-        return for_pydantic(check_tag, value)
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: str) -> str:
-        return for_pydantic(check_environment, value)
 
     @field_validator("sha")
     @classmethod

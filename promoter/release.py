@@ -8,18 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 
 from promoter.config import Config
 from promoter.errors import ManifestError
 from promoter.manifests import YAML_SUFFIXES, find_markers, policies
-from promoter.names import (
-    canonical_repository,
-    check_digest,
-    check_repository,
-    check_tag,
-    for_pydantic,
-)
+from promoter.names import Digest, Repository, Tag, canonical_repository, check_repository
 from promoter.workspace import Snapshot
 
 
@@ -28,24 +22,9 @@ class Release(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    image: str
-    tag: str
-    digest: str | None = None
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        return for_pydantic(check_repository, value)
-
-    @field_validator("tag")
-    @classmethod
-    def _tag(cls, value: str) -> str:
-        return for_pydantic(check_tag, value)
-
-    @field_validator("digest")
-    @classmethod
-    def _digest(cls, value: str | None) -> str | None:
-        return None if value is None else for_pydantic(check_digest, value)
+    image: Repository
+    tag: Tag
+    digest: Digest | None = None
 
     def __str__(self) -> str:
         return f"{self.image}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
