@@ -59,7 +59,7 @@ def _follow(stack: Stack, timeline: Timeline, tag: str, done: set[str], timeout:
 
 
 def run(args: argparse.Namespace) -> int:
-    root = Path(args.root)
+    root = Path(args.root).resolve()
     if root.exists():
         shutil.rmtree(root)
     print(

@@ -205,7 +205,8 @@ class Forge:
     """All repositories of one sandbox root."""
 
     def __init__(self, root: Path, tokens: dict[str, str] | None = None) -> None:
-        self.root = root
+        # Absolute: `git http-backend` needs GIT_PROJECT_ROOT that does not depend on its working directory.
+        self.root = root.resolve()
         self.tokens = dict(tokens or DEFAULT_TOKENS)
         self._lock = threading.RLock()
         self._repos: dict[str, Repository] = {}

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import github
 import httpx
+import pytest
 
 from promoter.sandbox.forge import Repository
-from promoter.sandbox.testing import Sandbox
+from promoter.sandbox.testing import Sandbox, run_sandbox
 from tests.sandbox.conftest import git, push_branch
 
 
@@ -80,3 +81,18 @@ def test_azure_devops_clone_url(sandbox: Sandbox, tmp_path: Path) -> None:
     assert sandbox.clone_url(repo).endswith("/acme/gitops/_git/gitops")
     git(sandbox, tmp_path, "clone", "-q", sandbox.clone_url(repo), str(tmp_path / "ado"))
     assert (tmp_path / "ado" / "apps" / "qa" / "podinfo.yaml").is_file()
+
+
+def test_a_relative_root_still_serves_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with run_sandbox(Path("relative-root"), seed_demo=True) as running:
+        repo = running.forge.repo("github", "acme", "gitops")
+        listed = subprocess.run(
+            ["git", "ls-remote", running.clone_url(repo)],
+            env={**os.environ, **running.git_env()},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert "refs/heads/main" in listed.stdout
