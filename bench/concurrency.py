@@ -6,7 +6,7 @@ the Flux emulator, `promoter serve`, `promoter webhook`), adds N apps to `acme/g
 at once (one thread each), one new tag per app, and waits until every `promote-release` run is suspended
 at the prod gate (PAUSED) or has ended. Meanwhile, every 0.5 s, it sums the RSS of the `promoter serve`
 process tree (read from /proc; git and other helpers included) and counts its flow-run processes
-(direct children carrying `PREFECT__FLOW_RUN_ID`).
+(the processes `promoter serve` logs starting for a flow run).
 
 Guarantees checked (exit status 1 when one is broken):
 - every delivery is accepted and every run reaches the prod gate (none Failed, Crashed, Cancelled), with
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import hashlib
 import os
 import statistics
@@ -36,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,11 +87,7 @@ def _read_proc(pid: int) -> Proc | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         rest = stat[stat.rindex(")") + 2 :].split()
-        flow_run = None
-        for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
-            if entry.startswith(b"PREFECT__FLOW_RUN_ID="):
-                flow_run = entry.split(b"=", 1)[1].decode()
-        return Proc(pid, int(rest[1]), rest[0], int(rest[21]) * PAGE, flow_run)
+        return Proc(pid, int(rest[1]), rest[0], int(rest[21]) * PAGE, None)
     except (OSError, ValueError, IndexError):
         return None  # gone meanwhile
 
@@ -134,6 +132,7 @@ class Sampler:
 
     serve: int
     server: int
+    runs: Callable[[], dict[int, str]]  # pid -> flow run id, as `promoter serve` logs them
     peak_rss: int = 0
     peak_rss_processes: int = 0
     peak_flow_processes: int = 0
@@ -146,16 +145,15 @@ class Sampler:
 
     def sample(self) -> list[Proc]:
         procs = processes()
-        serve = tree(procs, self.serve)
+        runs = self.runs()
+        serve = [dataclasses.replace(p, flow_run=runs.get(p.pid)) for p in tree(procs, self.serve)]
         rss = sum(p.rss for p in serve)
         with self._lock:
             self.samples += 1
             self.latest = serve
             if rss > self.peak_rss:
                 self.peak_rss, self.peak_rss_processes = rss, len(serve)
-            self.peak_flow_processes = max(
-                self.peak_flow_processes, sum(1 for p in serve if p.flow_run and p.ppid == self.serve)
-            )
+            self.peak_flow_processes = max(self.peak_flow_processes, sum(1 for p in serve if p.flow_run))
             server = sum(p.rss for p in tree(procs, self.server))
             self.peak_server_rss = max(self.peak_server_rss, server)
         return serve
@@ -381,7 +379,11 @@ def main() -> int:
             print(f"logs: {stack.logs}", flush=True)
             stack.sandbox.create_repo("acme/gitops", files=app_files(count))
             seed = stack.sandbox.forge.git(stack.repo).branches()[stack.repo.default_branch]
-            sampler = Sampler(child_pid("promoter.cli", "serve"), child_pid("prefect", "server", "start"))
+            sampler = Sampler(
+                child_pid("promoter.cli", "serve"),
+                child_pid("prefect", "server", "start"),
+                stack.flow_run_processes,
+            )
             with sampler:
                 print(f"pushing {count} releases at once ...", flush=True)
                 started = time.time()

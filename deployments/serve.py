@@ -8,12 +8,16 @@ the same two deployments for a work pool, for teams that run Prefect workers ins
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 from typing import Any
 
-from prefect import serve
+from prefect import Flow
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.events import DeploymentEventTrigger
+from prefect.runner import Runner
 
+from deployments import forked_runs
 from flows.promotion import promote_release
 from flows.sweeper import approval_sweeper
 
@@ -25,8 +29,9 @@ TRIGGER_PARAMETERS = {
 }
 
 
-def deployments(sweep_seconds: float = 60.0) -> list[Any]:
-    promote = promote_release.to_deployment(
+def deployments(sweep_seconds: float = 60.0) -> list[tuple[Flow[..., Any], dict[str, Any]]]:
+    """Each flow with the options of its deployment."""
+    promote = dict(
         name="promote-release",
         tags=["promoter"],
         description="Carry a pushed image through the GitOps environments",
@@ -39,7 +44,7 @@ def deployments(sweep_seconds: float = 60.0) -> list[Any]:
             )
         ],
     )
-    sweeper = approval_sweeper.to_deployment(
+    sweeper = dict(
         name="approval-sweeper",
         tags=["promoter-sweeper"],
         interval=sweep_seconds,
@@ -49,9 +54,15 @@ def deployments(sweep_seconds: float = 60.0) -> list[Any]:
         ),
         description="Resume promotions whose PR a person merged in the forge",
     )
-    return [promote, sweeper]
+    return [(promote_release, promote), (approval_sweeper, sweeper)]
 
 
 def run(args: argparse.Namespace) -> int:
-    serve(*deployments(args.sweep_seconds), limit=args.limit)
+    """Serve until interrupted; each run is a fork of a process that imported the flows once."""
+    forked_runs.install()
+    runner = Runner(name="promoter", limit=args.limit, pause_on_shutdown=True)
+    for flow, options in deployments(args.sweep_seconds):
+        runner.add_flow(flow, **options)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(runner.start())
     return 0

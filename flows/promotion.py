@@ -91,6 +91,7 @@ def promote_release(
     logger = get_run_logger()
     release = Release(image=image, tag=tag, digest=digest or None)
     target = target_from(gitops_url, provider)
+    config = load_config(target)
     apps = [AppRef(group=group, app=app)] if group and app else resolve_apps(target, release.image)
     if not apps:
         logger.info("%s feeds no app in %s: nothing to promote", release.image, target.gitops_url)
@@ -106,7 +107,6 @@ def promote_release(
         return Completed(message=f"started one run per app: {', '.join(map(str, apps))}")
     ref = apps[0]
     _label_run(ref, release.tag, "start")
-    config = load_config(target)
     return _walk(target, config, ref, release, approval_timeout_hours)
 
 

@@ -146,20 +146,32 @@ class Target(BaseModel):
     status_pattern: str | None = None
 
     @contextmanager
-    def open(self) -> Iterator[Promotion]:
-        """A `Promotion` on this target; the forge client is closed at the end."""
+    def forge(self) -> Iterator[GitProvider]:
+        """The forge's API alone, for stages that touch no git (checks, merges, reading a PR)."""
+        remote = parse_remote(self.gitops_url, self.provider)
+        provider = provider_for(remote, os.environ.get("PROMOTER_TOKEN", ""))
+        try:
+            yield provider
+        finally:
+            provider.close()
+
+    @contextmanager
+    def open(self, refresh: bool = True) -> Iterator[Promotion]:
+        """A `Promotion` on this target; the forge client is closed at the end.
+
+        `refresh=False` skips the fetch when the cached clone already has main: for a stage that fetches
+        by itself (a push, a Flux poll) or that runs right after one that did.
+        """
         token = os.environ.get("PROMOTER_TOKEN", "")
         remote = parse_remote(self.gitops_url, self.provider)
-        provider = provider_for(remote, token)
-        try:
+        with self.forge() as provider:
             username = "x-access-token" if remote.kind == "github" else "promoter"
             cache = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
             workspace = Workspace(remote.clone_url, cache, token=token, username=username)
-            workspace.fetch()
+            if refresh or workspace.remote_sha(workspace.base_branch) is None:
+                workspace.fetch()
             config = parse_config(workspace.read(CONFIG_FILE), f"{CONFIG_FILE} on {workspace.base_branch}")
             yield Promotion(config, workspace, provider, self.merge_method, self.status_pattern)
-        finally:
-            provider.close()
 
 
 def default_cache_dir() -> Path:

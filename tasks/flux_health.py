@@ -19,7 +19,7 @@ from tasks.common import FluxVerdict, transient_only
 )
 def wait_for_flux(target: Target, group: str, env: str, commit: str) -> FluxVerdict:
     """Polls conditionally with backoff up to the config's `status_timeout_minutes`."""
-    with target.open() as promotion:
+    with target.open(refresh=False) as promotion:  # each poll fetches
         verdict = wait_for_environment(promotion, group, env, commit, interval=target.poll_interval)
     return FluxVerdict(
         env=env, outcome=verdict.outcome, commit=verdict.commit, description=verdict.description

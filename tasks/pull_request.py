@@ -7,7 +7,7 @@ import time
 from prefect import task
 
 from promoter.errors import ProviderError
-from promoter.promotion import Target, open_pull_request, post_check
+from promoter.promotion import CHECK_CONTEXT, Target, open_pull_request
 from promoter.pull_request import PRState
 from tasks.common import EnvPR, Merged, transient_only
 
@@ -25,7 +25,7 @@ DELAYS = [1.0, 2.0, 5.0, 10.0]
 )
 def open_pr(target: Target, state: PRState) -> EnvPR:
     """Bump `state.env` on its promotion branch and create or reset its PR (auto-merge as configured)."""
-    with target.open() as promotion:
+    with target.open(refresh=False) as promotion:  # publishing fetches
         opened = open_pull_request(promotion, state)
         pr = opened.pull_request
         return EnvPR(
@@ -49,9 +49,9 @@ def open_pr(target: Target, state: PRState) -> EnvPR:
 )
 def post_promoter_check(target: Target, env: str, number: int, state: str, description: str) -> None:
     """The `promoter` status on the PR head: green lets the forge merge, red blocks it."""
-    with target.open() as promotion:
-        pr = promotion.provider.get_pull_request(number)
-        post_check(promotion, pr, state, description)  # type: ignore[arg-type]
+    with target.forge() as provider:
+        pr = provider.get_pull_request(number)
+        provider.set_commit_status(pr.head_sha, CHECK_CONTEXT, state, description)  # type: ignore[arg-type]
 
 
 @task(
@@ -65,11 +65,10 @@ def post_promoter_check(target: Target, env: str, number: int, state: str, descr
 )
 def wait_merged(target: Target, env: str, number: int, timeout: float, merge: bool = False) -> Merged:
     """Until the PR is merged (by auto-merge, a person, or us when `merge`); closed unmerged is an error."""
-    with target.open() as promotion:
-        provider = promotion.provider
+    with target.forge() as provider:
         pr = provider.get_pull_request(number)
         if merge and pr.state == "open":
-            pr = provider.merge(pr, promotion.merge_method)
+            pr = provider.merge(pr, target.merge_method)
         deadline = time.monotonic() + timeout
         delay = 0.2
         while pr.state == "open" and time.monotonic() < deadline:
@@ -91,6 +90,6 @@ def wait_merged(target: Target, env: str, number: int, timeout: float, merge: bo
 )
 def read_pr_state(target: Target, number: int) -> tuple[str, str | None, str | None]:
     """(state, merge commit, merged by) of a PR, fresh from the forge (never cached)."""
-    with target.open() as promotion:
-        pr = promotion.provider.get_pull_request(number)
+    with target.forge() as provider:
+        pr = provider.get_pull_request(number)
         return pr.state, pr.merge_commit_sha, pr.merged_by

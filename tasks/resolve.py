@@ -19,6 +19,6 @@ from tasks.common import AppRef, transient_only
     persist_result=True,
 )
 def resolve_apps(target: Target, image: str) -> list[AppRef]:
-    with target.open() as promotion:
+    with target.open(refresh=False) as promotion:  # `load-config` just fetched
         snapshot = promotion.workspace.snapshot()
         return [AppRef(group=g, app=a) for g, a in resolve_apps_at(snapshot, promotion.config, image)]

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -218,7 +217,7 @@ def test_a_crash_in_the_middle_of_a_stage_then_a_retry_converges(stack: Stack) -
     while not any(pr.merged and "to environment qa" in pr.title for pr in pulls(stack.repo, "ledger")):
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    killed = kill_flow_run_process(waiting["id"])  # while it waits for Flux on qa
+    killed = kill_flow_run_process(stack, waiting["id"])  # while it waits for Flux on qa
     assert killed
     crashed = wait(stack, "l1", {"CRASHED", "FAILED"})
     response = httpx.post(
@@ -239,20 +238,16 @@ def test_a_crash_in_the_middle_of_a_stage_then_a_retry_converges(stack: Stack) -
     assert state(wait(stack, "l1", FINAL))[0] == "COMPLETED"
 
 
-def kill_flow_run_process(run_id: str) -> bool:
-    """SIGKILL the process executing a flow run (the runner started it with the run id in its environment)."""
-    needle = f"PREFECT__FLOW_RUN_ID={run_id}".encode()
-    killed = False
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if needle in (proc / "environ").read_bytes():
-                os.kill(int(proc.name), signal.SIGKILL)
-                killed = True
-        except OSError:
-            continue
-    return killed
+def kill_flow_run_process(stack: Stack, run_id: str) -> bool:
+    """SIGKILL the process executing a flow run (`promoter serve` logs each run's pid as it starts it)."""
+    pids = stack.flow_run_pids(run_id)
+    if not pids:
+        return False
+    try:
+        os.kill(pids[-1], signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_per_env_an_older_release_keeps_its_place_at_the_gate_until_the_newer_one_arrives(
