@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit proofs bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "promoter needs Python 3.11 or newer: set PYTHON=python3.11 (or newer)")'
@@ -26,7 +26,15 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# Short versions of the proof benchmarks (push races, forge faults, SIGKILL chaos, scale-out on
+# PostgreSQL and SQLite); each exits non-zero when a guarantee breaks. `make bench` runs the full ones.
+proofs: $(STAMP)
+	$(BIN)/python bench/push_race.py --apps 5
+	$(BIN)/python bench/faults.py --apps 3
+	$(BIN)/python bench/chaos.py --kills 2
+	$(BIN)/python bench/scale.py --apps 4 --allow-no-postgres
+
+test: lint typecheck unit proofs
 
 bench: $(STAMP)
 	$(BIN)/python bench/bump_scale.py
@@ -34,6 +42,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/api_economy.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/concurrency.py
+	$(BIN)/python bench/push_race.py
+	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/chaos.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) .promoter .pytest_cache .mypy_cache .ruff_cache

@@ -53,9 +53,17 @@ class PrefectServer:
 
 @contextmanager
 def prefect_server(
-    home: Path, *, port: int | None = None, database_url: str | None = None, log: Path | None = None
+    home: Path,
+    *,
+    port: int | None = None,
+    database_url: str | None = None,
+    log: Path | None = None,
+    startup_timeout: float = 90.0,
 ) -> Iterator[PrefectServer]:
-    """Start `prefect server start` on 127.0.0.1, wait until healthy, stop it (and its children) at the end."""
+    """Start `prefect server start` on 127.0.0.1, wait until healthy, stop it (and its children) at the end.
+
+    `startup_timeout` covers the database migrations of a fresh database: longer on PostgreSQL or a loaded
+    machine."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     api_url = f"http://127.0.0.1:{port}/api"
@@ -76,7 +84,7 @@ def prefect_server(
         start_new_session=True,
     )
     try:
-        _wait_healthy(api_url, process, home)
+        _wait_healthy(api_url, process, home, startup_timeout)
         yield PrefectServer(api_url, f"http://127.0.0.1:{port}", home, process)
     finally:
         _stop(process)

@@ -3,7 +3,8 @@
 A Prefect server, the sandbox forge with its Flux emulator and the seeded `acme/gitops` repository, the
 two deployments served by `promoter serve`, and the registry webhook receiver (`promoter webhook`). The
 demo, the end-to-end tests and the benchmarks use it; each part is the real program, in its own process
-where it is one in production.
+where it is one in production. With `workers=N` the deployments run as teams that scale out run them:
+deployed from `prefect.yaml` to a process work pool and executed by N `prefect worker start` processes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from promoter.sandbox.forge import Repository
 from promoter.sandbox.testing import Sandbox, run_sandbox
 
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+PROJECT = Path(__file__).resolve().parent.parent  # where prefect.yaml and the flows' entrypoints live
+POOL = "promoter"  # the work pool prefect.yaml deploys to
 
 
 @dataclass
@@ -91,6 +94,19 @@ class Stack:
     def ui_link(self, run: Mapping[str, Any]) -> str:
         return f"{self.prefect.ui_url}/runs/flow-run/{run['id']}"
 
+    def flow_run_processes(self) -> dict[int, str]:
+        """pid -> flow run id of every run process `promoter serve` started, from its log."""
+        found: dict[int, str] = {}
+        for line in (self.logs / "serve.log").read_text(errors="replace").splitlines():
+            head, sep, pid = line.partition(" started in process ")
+            if sep and " flow run " in head and pid.strip().isdigit():
+                found[int(pid)] = head.rsplit(" flow run ", 1)[1].strip()
+        return found
+
+    def flow_run_pids(self, run_id: str) -> list[int]:
+        """The processes of one flow run, oldest first (a retried run has several)."""
+        return [pid for pid, run in self.flow_run_processes().items() if run == run_id]
+
 
 @contextmanager
 def promoter_stack(
@@ -103,11 +119,15 @@ def promoter_stack(
     sweep_seconds: float = 5.0,
     limit: int | None = None,
     tokens: dict[str, str] | None = None,
+    workers: int = 0,
 ) -> Iterator[Stack]:
     """Start the stack under `root`; stop all of it when the block ends, whatever happened inside.
 
     `tokens` (token -> login) replaces the sandbox's well-known ones; the `promoter-bot` login's token is
     the one the promoter uses, so a test can give it a recognisable value and look for it afterwards.
+    `workers` > 0 replaces `promoter serve` with the work-pool set-up of `prefect.yaml`: `prefect work-pool
+    create`, `prefect deploy --all`, then that many process workers (logs `worker-N.log`), each with its
+    own cache directory and `--limit limit`.
     """
     root.mkdir(parents=True, exist_ok=True)
     logs = root / "logs"
@@ -136,18 +156,71 @@ def promoter_stack(
             "PROMOTER_WEBHOOK_GENERIC_SECRET": secret,
         }
         serve = ["serve", "--sweep-seconds", str(sweep_seconds), *(["--limit", str(limit)] if limit else [])]
-        stack.enter_context(_process(serve, environment, logs / "serve.log"))
+        if workers:  # the commands of prefect.yaml's header; workers start while `prefect deploy` runs
+            _prefect(["work-pool", "create", POOL, "--type", "process"], environment, logs / "deploy.log")
+            for index in range(workers):
+                stack.enter_context(_worker(index, root, environment, logs, limit))
+            _prefect(["--no-prompt", "deploy", "--all"], environment, logs / "deploy.log")
+            _wait_workers(server.api_url, workers, logs)
+        else:
+            stack.enter_context(_process(serve, environment, logs / "serve.log"))
         webhook = stack.enter_context(_process(["webhook", "--port", "0"], environment, logs / "webhook.log"))
         webhook_url = _wait_line(logs / "webhook.log", "promoter webhook serving ", webhook).split()[3]
-        _wait_deployment(server.api_url, logs / "serve.log")
+        _wait_deployment(server.api_url, logs / ("deploy.log" if workers else "serve.log"))
         yield Stack(server, sandbox, repo, webhook_url, secret, logs, environment)
 
 
+def _prefect(args: list[str], environment: dict[str, str], log: Path) -> None:
+    """A `prefect` command, run from the project directory as prefect.yaml documents it."""
+    with log.open("ab") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "prefect", *args],
+            env=environment,
+            cwd=PROJECT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+            check=False,
+        )
+    if done.returncode:
+        raise RuntimeError(f"prefect {' '.join(args)} exited {done.returncode}; see {log}")
+
+
 @contextmanager
-def _process(args: list[str], environment: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def _worker(
+    index: int, root: Path, environment: dict[str, str], logs: Path, limit: int | None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """One process worker: its own clone cache (workers share nothing but the forge and the API)."""
+    env = {
+        **environment,
+        "PROMOTER_CACHE_DIR": str(root / f"cache-worker-{index}"),
+        "PROMOTER_CHECKOUT": str(PROJECT),  # prefect.yaml's pull step: where the flow code is
+        "PREFECT_WORKER_QUERY_SECONDS": "1",  # default 10 s: a run would wait that long to start
+    }
+    args = ["worker", "start", "--pool", POOL, "--type", "process", "--name", f"worker-{index}"]
+    args += ["--limit", str(limit)] if limit else []
+    with _process(args, env, logs / f"worker-{index}.log", module="prefect") as process:
+        yield process
+
+
+def _wait_workers(api_url: str, count: int, logs: Path, timeout: float = 120.0) -> None:
+    """Until `count` workers have sent their first heartbeat to the pool."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = httpx.post(f"{api_url}/work_pools/{POOL}/workers/filter", json={}, timeout=10)
+        if response.status_code == 200 and len(response.json()) >= count:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"{count} workers did not join the {POOL} pool within {timeout:.0f} s; see {logs}")
+
+
+@contextmanager
+def _process(
+    args: list[str], environment: dict[str, str], log: Path, module: str = "promoter.cli"
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "promoter.cli", *args],
+            [sys.executable, "-m", module, *args],
             env=environment,
             stdout=out,
             stderr=subprocess.STDOUT,

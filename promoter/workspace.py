@@ -9,7 +9,13 @@ Why it is shaped this way:
   blobs that changed since the last run.
 - A promotion branch is always rebuilt from the base branch (as gitops-promotion does) and pushed with a
   lease on the value we last saw. When someone else moved it first, the edit is re-applied on the new base
-  instead of retrying the same push; the number of such rebases is reported.
+  instead of retrying the same push; the number of such rebases is reported. Before re-applying, a
+  publisher that lost the race waits a random time whose ceiling doubles with each loss (jittered
+  backoff), so many publishers of one branch spread out instead of colliding again: retrying at once,
+  20 publishers of `main` needed up to 19 rebases each and some gave up (bench/push_race.py).
+- A fetch or push that met a 5xx or a dropped connection is tried again (up to GIT_ATTEMPTS, jittered
+  backoff): otherwise one git hiccup costs a whole task attempt, and under 5% 503 + 5% drops on git a
+  few releases in 20 failed with their task retries spent (bench/faults.py).
 - Credentials travel as an HTTP header in git's environment (`GIT_CONFIG_*`), never in the remote URL,
   `.git/config`, argv or logs; error texts are scrubbed of the token all the same.
 """
@@ -21,8 +27,10 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import re
 import subprocess
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,10 +43,25 @@ from promoter.errors import InvalidInputError, PushRejectedError, WorkspaceError
 
 DEFAULT_AUTHOR_NAME = "promoter"
 DEFAULT_AUTHOR_EMAIL = "promoter@users.noreply.github.com"
-MAX_REBASES = 10
+MAX_REBASES = 20
+BACKOFF_FIRST = 0.1  # seconds; the ceiling of the random wait doubles after each lost race
+BACKOFF_MAX = 4.0
 
 _REF = re.compile(r"[A-Za-z0-9._/-]{1,200}")
 _REJECTED = ("stale info", "rejected", "non-fast-forward", "fetch first", "cannot lock ref")
+# What git and curl say when the forge answered 5xx or the connection broke: worth another try.
+_TRANSIENT = (
+    "returned error: 5",
+    "transfer closed",
+    "hung up",
+    "unexpected disconnect",
+    "early EOF",
+    "Empty reply",
+    "bad line length",
+    "Connection reset",
+    "timed out",
+)
+GIT_ATTEMPTS = 4
 _REGULAR_FILE = {0o100644, 0o100755}
 
 
@@ -213,6 +236,21 @@ class Workspace:
                 f"git {args[0]} failed for {self.remote_url}: {self._detail(error)}"
             ) from None
 
+    def _transport(self, *args: str) -> str:
+        """`run` for a command that talks to the remote: a 5xx or a dropped connection is tried again.
+
+        Fetching is idempotent; a push retried after it did land is refused by its lease, and `publish`
+        then finds its change already there. Anything else (401, 404, a refused push) fails at once.
+        """
+        for attempt in range(GIT_ATTEMPTS):
+            try:
+                return self.run(*args)
+            except WorkspaceError as error:
+                if attempt + 1 == GIT_ATTEMPTS or not any(word in str(error) for word in _TRANSIENT):
+                    raise
+                time.sleep(backoff(attempt + 2))
+        raise AssertionError("unreachable")
+
     def run_input(self, data: bytes, *args: str) -> str:
         """Run one git command that reads `data` on its standard input."""
         result = subprocess.run(
@@ -244,7 +282,7 @@ class Workspace:
         """Bring the cached clone up to date with the remote; return the base branch's commit."""
         with _locked(self.path.with_name(self.path.name + ".fetch.lock")):
             try:
-                self.run(
+                self._transport(
                     "fetch",
                     "--quiet",
                     "--prune",
@@ -347,7 +385,9 @@ class Workspace:
         try:
             # git updates origin/<branch> after a push: the same lock as fetch keeps two processes apart.
             with _locked(self.path.with_name(self.path.name + ".fetch.lock")):
-                self.run("push", "--porcelain", "--quiet", lease, "origin", f"{commit}:refs/heads/{branch}")
+                self._transport(
+                    "push", "--porcelain", "--quiet", lease, "origin", f"{commit}:refs/heads/{branch}"
+                )
         except WorkspaceError as error:
             if any(word in str(error) for word in _REJECTED):
                 raise PushRejectedError(
@@ -377,6 +417,8 @@ class Workspace:
                 try:
                     self.push(sha, branch, current)
                 except PushRejectedError:
+                    if attempt < MAX_REBASES:
+                        time.sleep(backoff(attempt))
                     continue
                 return PushResult(branch, sha, base, changed, pushed=True, rebases=attempt)
         finally:
@@ -389,6 +431,11 @@ class Workspace:
         """True when the remote branch already holds this very change on this very base (a rerun)."""
         remote, ours = self.repo.commit(current), self.repo.commit(new)
         return remote.tree == ours.tree and [p.hexsha for p in remote.parents] == [base]
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait after losing the race `attempt + 1` times: random, so racers stop colliding."""
+    return random.uniform(0.0, min(BACKOFF_MAX, BACKOFF_FIRST * 2**attempt))
 
 
 def _nest(changes: Mapping[str, bytes]) -> dict[str, object]:

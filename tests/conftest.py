@@ -53,7 +53,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectSer
     from deployments.prefect_server import prefect_server
 
     home = tmp_path_factory.mktemp("prefect")
-    with prefect_server(home) as server:
+    with prefect_server(home, startup_timeout=300) as server:  # migrations are slow on a busy machine
         saved = {key: os.environ.get(key) for key in server.environment}
         os.environ.update(server.environment)
         try:

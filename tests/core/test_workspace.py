@@ -6,7 +6,15 @@ import pytest
 
 from promoter.bump import bump_edit
 from promoter.errors import InvalidInputError, ManifestError, WorkspaceError
-from promoter.workspace import Author, Edit, Snapshot, Workspace, split_credentials
+from promoter.workspace import (
+    BACKOFF_FIRST,
+    BACKOFF_MAX,
+    Author,
+    Edit,
+    Snapshot,
+    Workspace,
+    split_credentials,
+)
 from tests.helpers import run_git
 
 
@@ -108,6 +116,56 @@ def test_pushes_to_main_never_lose_each_others_commits(remote: str, tmp_path: Pa
     assert result.rebases == 1
     subjects = [line.split(" ", 1)[1] for line in remote_log(remote, "main")]
     assert [s.rsplit("> ", 1)[1] for s in subjects] == ["podinfo p1", "frontend x1", "seed"]
+
+
+def test_a_publisher_that_keeps_losing_the_race_backs_off_and_still_lands(
+    remote: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 20 publishers of main at once, retrying at once, needed up to 19 rebases and some gave up after 10.
+    waits: list[float] = []
+    monkeypatch.setattr("promoter.workspace.time.sleep", waits.append)
+    intruder = Workspace(remote, tmp_path / "intruder-cache")
+    calls = 0
+
+    def losing_edit(snapshot: Snapshot) -> dict[str, bytes]:
+        nonlocal calls
+        calls += 1
+        if calls <= 12:  # someone else lands first, twelve times in a row
+            intruder.publish("main", bump(f"x{calls}", app="frontend"), f"frontend x{calls}")
+        return dict(bump("p1")(snapshot))
+
+    result = Workspace(remote, tmp_path / "cache").publish("main", losing_edit, "podinfo p1")
+    assert result.pushed and result.rebases == 12
+    assert len(waits) == 12 and len(set(waits)) > 1  # a wait after each lost race, jittered
+    assert all(0 <= w <= min(BACKOFF_MAX, BACKOFF_FIRST * 2**n) for n, w in enumerate(waits))
+    assert len(remote_log(remote, "main")) == 14 and remote_log(remote, "main")[0].endswith("podinfo p1")
+
+
+def test_git_5xx_and_dropped_connections_are_tried_again_but_not_a_missing_repository(
+    remote: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without this, one git hiccup cost a whole task attempt: under 5% 503 + 5% drops, releases failed.
+    monkeypatch.setattr("promoter.workspace.time.sleep", lambda _: None)
+    real_run = Workspace.run
+    failures: dict[str, list[str]] = {"fetch": [], "push": []}
+
+    def flaky(self: Workspace, *args: str) -> str:
+        if failures.get(args[0]):
+            raise WorkspaceError(f"git {args[0]} failed for {self.remote_url}: {failures[args[0]].pop(0)}")
+        return real_run(self, *args)
+
+    monkeypatch.setattr(Workspace, "run", flaky)
+    workspace = Workspace(remote, tmp_path / "cache")
+    failures["fetch"] = ["RPC failed; HTTP 503 curl 22 The requested URL returned error: 503"] * 2
+    failures["fetch"] += ["error: RPC failed; curl 18 transfer closed with 63 bytes remaining to read"]
+    failures["push"] = ["send-pack: unexpected disconnect while reading sideband packet"]
+    result = workspace.publish("promote/apps-podinfo", bump("v9"), "m")
+    assert result.pushed and result.rebases == 0 and failures == {"fetch": [], "push": []}
+    assert remote_log(remote, "promote/apps-podinfo")[0].startswith(result.sha)
+    failures["fetch"] = ["fatal: repository 'x' not found; The requested URL returned error: 404"] * 2
+    with pytest.raises(WorkspaceError, match="404"):
+        workspace.fetch()
+    assert len(failures["fetch"]) == 1  # tried once only
 
 
 def test_failure_before_push_leaves_the_remote_untouched(remote: str, tmp_path: Path) -> None:

@@ -1,0 +1,31 @@
+"""SIGKILL the process executing a promotion, restart it: the release ends as an uninterrupted one does.
+
+The small case of `bench/chaos.py` (which does 24 kills at seeded points), on the session's Prefect server:
+one release killed at the two points the issue names, between its branch push and its PR (dev) and between
+a merge and Flux's status (qa), against the same release run uninterrupted in a twin repository.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from deployments.prefect_server import PrefectServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import chaos  # bench/ holds scripts, not a package
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def test_killed_between_push_and_pr_and_between_merge_and_status_a_release_ends_as_if_never_killed(
+    prefect_api: PrefectServer, tmp_path: Path
+) -> None:
+    report = chaos.run_chaos(tmp_path / "stack", 2, points=["pushed:dev", "merged:qa"], prefect=prefect_api)
+    table = report.table()
+    assert [release.hit for release in report.releases] == [["pushed:dev", "merged:qa"]], table
+    assert report.survived == report.attempted == 2, table
+    assert report.same_tree, table
