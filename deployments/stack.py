@@ -83,10 +83,15 @@ class Stack:
                 )
             time.sleep(0.5)
 
-    def events(self, prefix: str = "promoter.", since: str | None = None) -> list[dict[str, Any]]:
+    def events(
+        self, prefix: str = "promoter.", since: str | None = None, resource: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The first 50 matching events, oldest first; `resource` narrows them to one resource id."""
         query: dict[str, Any] = {"filter": {"event": {"prefix": [prefix]}, "order": "ASC"}, "limit": 50}
         if since:
             query["filter"]["occurred"] = {"since": since}
+        if resource:
+            query["filter"]["resource"] = {"id": [resource]}
         response = httpx.post(f"{self.prefect.api_url}/events/filter", json=query, timeout=30)
         response.raise_for_status()
         return list(response.json()["events"])
@@ -136,6 +141,8 @@ def promoter_stack(
         server = prefect or stack.enter_context(
             prefect_server(root / "prefect", log=logs / "prefect-server.log")
         )
+        if prefect is not None:  # a shared server: leave no trigger behind to start runs for a dead stack
+            stack.callback(_forget_deployments, server.api_url)
         sandbox = stack.enter_context(
             run_sandbox(root / "sandbox", seed_demo=True, scenario=scenario, tokens=tokens)
         )
@@ -168,6 +175,17 @@ def promoter_stack(
         webhook_url = _wait_line(logs / "webhook.log", "promoter webhook serving ", webhook).split()[3]
         _wait_deployment(server.api_url, logs / ("deploy.log" if workers else "serve.log"))
         yield Stack(server, sandbox, repo, webhook_url, secret, logs, environment)
+
+
+def _forget_deployments(api_url: str) -> None:
+    """Delete the promoter's deployments and the automations their triggers own."""
+    for name in ("promote-release/promote-release", "approval-sweeper/approval-sweeper"):
+        found = httpx.get(f"{api_url}/deployments/name/{name}", timeout=30)
+        if found.status_code != 200:
+            continue
+        deployment = found.json()["id"]
+        httpx.delete(f"{api_url}/automations/owned-by/prefect.deployment.{deployment}", timeout=30)
+        httpx.delete(f"{api_url}/deployments/{deployment}", timeout=30)
 
 
 def _prefect(args: list[str], environment: dict[str, str], log: Path) -> None:

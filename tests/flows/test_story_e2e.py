@@ -89,8 +89,7 @@ def events_for(stack: Stack, app: str, *expected: str) -> list[str]:
     """The names of the app's events, waiting (events are stored in batches) until `expected` are there."""
     deadline = time.monotonic() + 30
     while True:
-        resource = f"promoter.app.apps.{app}"
-        names = [e["event"] for e in stack.events() if e["resource"]["prefect.resource.id"] == resource]
+        names = [e["event"] for e in stack.events(resource=f"promoter.app.apps.{app}")]
         if set(expected) <= set(names) or time.monotonic() > deadline:
             return names
         time.sleep(0.5)
