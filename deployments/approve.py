@@ -15,6 +15,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.flow_runs import resume_flow_run
+from prefect.settings import PREFECT_API_URL
 
 from promoter.errors import InvalidInputError
 from promoter.names import check_app, check_group, check_tag
@@ -56,6 +57,10 @@ def approve(group: str, app: str, tag: str | None, *, reject: bool, approver: st
 
 
 def run(args: argparse.Namespace) -> int:
+    if not PREFECT_API_URL.value():  # else Prefect would start an empty throw-away server and find nothing
+        raise InvalidInputError(
+            "PREFECT_API_URL is not set: point it at the Prefect server's API (the demo prints its value)"
+        )
     group, _, app = args.app.partition("/")
     if not app:
         raise InvalidInputError("--app takes GROUP/APP, e.g. apps/podinfo")

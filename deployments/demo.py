@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         if waiting["state_type"] == "PAUSED":
             print(f"\nprod waits for approval: {stack.ui_link(waiting)}")
             print(
-                "  approve there, or: promoter approve --app apps/podinfo   (or merge the prod PR in the forge)\n"
+                "  approve there, or merge the prod PR in the forge, or from another shell:\n"
+                f"  PREFECT_API_URL={stack.prefect.api_url} .venv/bin/promoter approve --app apps/podinfo\n"
             )
             if args.approve:
                 approve(
