@@ -346,6 +346,18 @@ def log_counts(logs: Path) -> dict[str, int]:
     }
 
 
+Row = tuple[str, str, bool | None]  # name, value, guarantee held (None: a figure, not a guarantee)
+
+
+def print_rows(title: str, rows: list[Row], value_width: int = 24) -> None:
+    """The figures as a two-column table, each guarantee marked ok or BROKEN."""
+    print(f"\n{title}\n")
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, ok in rows:
+        mark = "" if ok is None else ("ok" if ok else "BROKEN")
+        print(f"  {name:<{width}}  {value:<{value_width}} {mark}")
+
+
 def mb(value: int) -> str:
     return f"{value / 2**20:,.0f} MB"
 
@@ -402,7 +414,7 @@ def main() -> int:
 
         accepted = sum(1 for code in codes if 200 <= code < 300)
         times = sorted(progress.paused_at.values())
-        rows: list[tuple[str, str, bool | None]] = [
+        rows: list[Row] = [
             ("apps released at once", str(count), None),
             ("runner limit (promoter serve --limit)", str(args.limit or "none"), None),
             ("Flux delay", f"{args.flux_delay:g} s", None),
@@ -457,11 +469,7 @@ def main() -> int:
             ("forge API spec violations", str(violations), None),
             *((name, str(value), None) for name, value in logs.items()),
         ]
-        print(f"\n{count} apps released at once on one Prefect server (SQLite)\n")
-        width = max(len(name) for name, _, _ in rows)
-        for name, value, ok in rows:
-            mark = "" if ok is None else ("ok" if ok else "BROKEN")
-            print(f"  {name:<{width}}  {value:<34} {mark}")
+        print_rows(f"{count} apps released at once on one Prefect server (SQLite)", rows, 34)
         for run_id, what in sorted(progress.ended.items()):
             print(f"  ended: {progress.names.get(run_id, run_id)} -> {what}")
         if args.root:

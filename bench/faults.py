@@ -46,9 +46,11 @@ from concurrency import (
     ENVS,
     GROUP,
     REGISTRY,
+    Row,
     app_files,
     app_name,
     log_counts,
+    print_rows,
     push_all,
     tag_of,
 )
@@ -210,7 +212,7 @@ def main() -> int:
     completed = sum(1 for run in runs.values() if run["state_type"] == "COMPLETED")
     git_faults = sum(row["faults"] for row in stats["routes"] if ".git/" in row["route"])
     failing = sum(n for kind, n in injected.items() if kind != "latency")
-    rows: list[tuple[str, str, bool | None]] = [
+    rows: list[Row] = [
         ("releases (apps) at once", str(count), None),
         ("runner limit (promoter serve --limit)", str(args.limit or "none"), None),
         ("deliveries accepted", f"{accepted}/{count}", accepted == count),
@@ -234,11 +236,7 @@ def main() -> int:
         ("stack start-up (not in the wall time)", f"{boot:.1f} s", None),
         *((name, str(value), None) for name, value in found.items()),
     ]
-    print(f"\n{count} releases through a forge injecting faults\n")
-    width = max(len(name) for name, _, _ in rows)
-    for name, value, ok in rows:
-        mark = "" if ok is None else ("ok" if ok else "BROKEN")
-        print(f"  {name:<{width}}  {value:<24} {mark}")
+    print_rows(f"{count} releases through a forge injecting faults", rows)
     for run in sorted(runs.values(), key=lambda r: str(r["name"])):
         if run["state_type"] != "COMPLETED":
             print(f"  {run['name']}: {run['state_name']}: {(run.get('state') or {}).get('message')}")

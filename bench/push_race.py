@@ -35,7 +35,7 @@ from threading import BrokenBarrierError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from concurrency import ENVS, GROUP, OLD_TAG, REGISTRY, app_files, app_name, tag_of
+from concurrency import ENVS, GROUP, OLD_TAG, REGISTRY, Row, app_files, app_name, print_rows, tag_of
 
 from promoter.bump import bump_edit
 from promoter.pull_request import PRState
@@ -155,7 +155,7 @@ def main() -> int:
     )
     rebases = [o.rebases for o in outcomes]
     seconds = sorted(o.seconds for o in outcomes if not o.error)
-    rows: list[tuple[str, str, bool | None]] = [
+    rows: list[Row] = [
         ("workers (processes, own clone each)", str(count), None),
         ("bumps pushed without error", f"{count - len(failed)}/{count}", not failed),
         ("pushed commits lost from main", str(len(lost)), not lost),
@@ -173,11 +173,7 @@ def main() -> int:
         ),
         ("wall time: barrier -> last push", f"{wall:.2f} s", None),
     ]
-    print(f"\n{count} bumps of different apps pushed to main of one repository at once\n")
-    width = max(len(name) for name, _, _ in rows)
-    for name, value, ok in rows:
-        mark = "" if ok is None else ("ok" if ok else "BROKEN")
-        print(f"  {name:<{width}}  {value:<24} {mark}")
+    print_rows(f"{count} bumps of different apps pushed to main of one repository at once", rows)
     for outcome in failed:
         print(f"  {app_name(outcome.index)}: {outcome.error or 'nothing pushed'}")
     return 0 if all(ok is not False for _, _, ok in rows) else 1
