@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from deployments.stack import FINAL, Stack, promoter_stack
 from promoter.pull_request import PRState
 from promoter.sample import DEPLOYMENT
+from promoter.sandbox.gitrepo import BareRepo
 
 GROUP = "apps"
 REGISTRY = "ghcr.io/acme"
@@ -278,7 +279,8 @@ class Landed:
     merged_prs: int
 
 
-def check_main(stack: Stack, seed: str, count: int) -> Landed:
+def main_since(stack: Stack, seed: str) -> tuple[BareRepo, str, int, list[str]]:
+    """(the bare repo, main's commit, merge commits, bump commit subjects) on main since `seed`."""
     forge, repo = stack.sandbox.forge, stack.repo
     git = forge.git(repo)
     main = git.branches()[repo.default_branch]
@@ -286,6 +288,12 @@ def check_main(stack: Stack, seed: str, count: int) -> Landed:
     merges = sum(1 for sha in first_parent if len(forge.commit(repo, sha).parents) == 2)
     subjects = [s for s in git.out("log", "--no-merges", "--format=%s", f"{seed}..{main}").splitlines() if s]
     bumps = [s for s in subjects if s.startswith(f"Promote {GROUP}/app-")]
+    return git, main, merges, bumps
+
+
+def check_main(stack: Stack, seed: str, count: int) -> Landed:
+    forge, repo = stack.sandbox.forge, stack.repo
+    git, main, merges, bumps = main_since(stack, seed)
     ok = collections.Counter[str]()
     for index in range(count):
         for env in ENVS:

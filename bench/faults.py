@@ -50,6 +50,7 @@ from concurrency import (
     app_files,
     app_name,
     log_counts,
+    main_since,
     print_rows,
     push_all,
     tag_of,
@@ -148,13 +149,7 @@ def task_retries(stack: Stack) -> tuple[int, int]:
 
 def landed(stack: Stack, seed: str, count: int) -> tuple[int, int, int, int]:
     """(manifests at the new tag, merge commits, bump commits, bumps seen twice) on main since `seed`."""
-    forge, repo = stack.sandbox.forge, stack.repo
-    git = forge.git(repo)
-    main = git.branches()[repo.default_branch]
-    first_parent = [s for s in git.out("rev-list", "--first-parent", f"{seed}..{main}").split() if s]
-    merges = sum(1 for sha in first_parent if len(forge.commit(repo, sha).parents) == 2)
-    subjects = git.out("log", "--no-merges", "--format=%s", f"{seed}..{main}").splitlines()
-    bumps = [s for s in subjects if s.startswith(f"Promote {GROUP}/app-")]
+    git, main, merges, bumps = main_since(stack, seed)
     at_tag = sum(
         f"{REGISTRY}/{app_name(i)}:{tag_of(i)} "
         in (git.read_file(main, f"{GROUP}/{env}/{app_name(i)}.yaml") or b"").decode()

@@ -63,7 +63,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from concurrency import ENVS, GROUP, REGISTRY, app_files, app_name, tag_of
+from concurrency import ENVS, GROUP, REGISTRY, app_files, app_name, main_since, tag_of
 from latency import p95
 
 from deployments.prefect_server import free_port, prefect_server
@@ -298,13 +298,7 @@ def wait_until_ended(
 
 def check_main(stack: Stack, seed: str, count: int) -> list[str]:
     """What is wrong on `main` since the apps were added (nothing, when every release landed once)."""
-    forge, repo = stack.sandbox.forge, stack.repo
-    git = forge.git(repo)
-    main = git.branches()[repo.default_branch]
-    first_parent = [s for s in git.out("rev-list", "--first-parent", f"{seed}..{main}").split() if s]
-    merges = sum(1 for sha in first_parent if len(forge.commit(repo, sha).parents) == 2)
-    subjects = [s for s in git.out("log", "--no-merges", "--format=%s", f"{seed}..{main}").splitlines() if s]
-    bumps = [s for s in subjects if s.startswith(f"Promote {GROUP}/app-")]
+    git, main, merges, bumps = main_since(stack, seed)
     stale = [
         f"{env}/{app_name(index)}"
         for index in range(count)
