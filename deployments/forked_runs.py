@@ -3,9 +3,9 @@
 Prefect's runner starts each flow run in a new interpreter (`spawn`), which imports Prefect and the
 promoter again: 3-5 s per run on a small machine, most of a dev promotion's latency. Here the runner's
 documented patch point, `prefect.runner._starter_direct.run_flow_in_subprocess`, is wrapped so the same
-call goes through a `forkserver` whose process imported the flows once: a run starts in milliseconds and
-still gets a process of its own (a crash or SIGKILL takes only that run, and the runner still sees its
-exit code). The fork server is itself a fresh interpreter that has started no threads, so forking it is
+call goes through a `forkserver` whose process imported the flows and prepared Prefect's engine once
+(`deployments/warm_start.py`): a run starts in milliseconds and still gets a process of its own (a crash
+or SIGKILL takes only that run, and the runner still sees its exit code). The fork server is itself a fresh interpreter that has started no threads, so forking it is
 safe. Each start is logged with the run id and its pid, for operators looking for a run's process.
 """
 
@@ -20,7 +20,7 @@ from prefect import flow_engine
 from prefect.logging import get_logger
 from prefect.runner import _starter_direct
 
-PRELOAD = ["flows.promotion", "flows.sweeper"]
+PRELOAD = ["deployments.warm_start", "flows.promotion", "flows.sweeper"]
 logger = get_logger("promoter.serve")
 
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from prefect import Flow
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.events import DeploymentEventTrigger
+from prefect.events.clients import get_events_subscriber
+from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
+from prefect.logging import get_logger
 from prefect.runner import Runner
 
 from deployments import forked_runs
@@ -22,6 +26,7 @@ from flows.promotion import promote_release
 from flows.sweeper import approval_sweeper
 
 EVENT = "registry.image.pushed"
+logger = get_logger("promoter.serve")
 TRIGGER_PARAMETERS = {
     "image": "{{ event.resource['promoter.image'] }}",
     "tag": "{{ event.resource['promoter.tag'] }}",
@@ -61,8 +66,43 @@ def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; each run is a fork of a process that imported the flows once."""
     forked_runs.install()
     runner = Runner(name="promoter", limit=args.limit, pause_on_shutdown=True)
-    for flow, options in deployments(args.sweep_seconds):
-        runner.add_flow(flow, **options)
+    ids = [cast(UUID, runner.add_flow(flow, **options)) for flow, options in deployments(args.sweep_seconds)]
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(runner.start())
+        asyncio.run(_serve(runner, ids))
     return 0
+
+
+async def _serve(runner: Runner, ids: list[UUID]) -> None:
+    wake = asyncio.create_task(wake_on_scheduled(runner, ids))
+    try:
+        await runner.start()
+    finally:
+        wake.cancel()
+
+
+async def wake_on_scheduled(runner: Runner, ids: list[UUID]) -> None:
+    """Pick a run up as soon as the server schedules it, instead of at the runner's next poll.
+
+    The server emits `prefect.flow-run.Scheduled` when a trigger creates a run of our deployments; on
+    each one the runner polls at once. Its own poll (`PREFECT_RUNNER_POLL_FREQUENCY`) carries on beside
+    this, so a run is still picked up while the event stream is down or the runner is at its limit.
+    """
+    poll_now = getattr(runner, "_get_and_submit_flow_runs", None)
+    if poll_now is None:  # a Prefect without it: the runner's poll alone picks runs up
+        logger.warning("this Prefect's runner cannot be asked to poll; runs start at its next poll")
+        return
+    wanted = EventFilter(
+        event=EventNameFilter(name=["prefect.flow-run.Scheduled"]),
+        related=EventRelatedFilter(id=[f"prefect.deployment.{i}" for i in ids]),
+    )
+    while True:
+        try:
+            async with get_events_subscriber(filter=wanted) as events:
+                async for _ in events:
+                    if runner.started and runner.has_slots_available():
+                        await poll_now()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the runner's own poll keeps picking runs up meanwhile
+            logger.warning("no event stream from the Prefect server (%s); trying again", error)
+            await asyncio.sleep(10)

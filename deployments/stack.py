@@ -125,6 +125,7 @@ def promoter_stack(
     limit: int | None = None,
     tokens: dict[str, str] | None = None,
     workers: int = 0,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Start the stack under `root`; stop all of it when the block ends, whatever happened inside.
 
@@ -132,7 +133,8 @@ def promoter_stack(
     the one the promoter uses, so a test can give it a recognisable value and look for it afterwards.
     `workers` > 0 replaces `promoter serve` with the work-pool set-up of `prefect.yaml`: `prefect work-pool
     create`, `prefect deploy --all`, then that many process workers (logs `worker-N.log`), each with its
-    own cache directory and `--limit limit`.
+    own cache directory and `--limit limit`. `settings` are extra environment variables for the promoter's
+    processes (e.g. a Prefect setting).
     """
     root.mkdir(parents=True, exist_ok=True)
     logs = root / "logs"
@@ -161,6 +163,7 @@ def promoter_stack(
             "PROMOTER_CACHE_DIR": str(root / "cache"),
             "PROMOTER_POLL_INTERVAL": str(poll_interval),
             "PROMOTER_WEBHOOK_GENERIC_SECRET": secret,
+            **(settings or {}),
         }
         serve = ["serve", "--sweep-seconds", str(sweep_seconds), *(["--limit", str(limit)] if limit else [])]
         if workers:  # the commands of prefect.yaml's header; workers start while `prefect deploy` runs

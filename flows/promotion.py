@@ -16,15 +16,18 @@ import math
 import os
 import time
 from typing import Any
+from uuid import UUID
 
 from prefect import flow, get_client, get_run_logger
 from prefect.artifacts import update_progress_artifact
-from prefect.client.schemas.objects import State
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.context import get_run_context
 from prefect.deployments import run_deployment
 from prefect.flow_runs import suspend_flow_run
+from prefect.futures import PrefectFuture
 from prefect.states import Cancelled, Completed, Failed
 
+from flows.aside import Aside
 from promoter.config import Config
 from promoter.errors import ConfigError, InvalidInputError
 from promoter.promotion import Target
@@ -32,13 +35,12 @@ from promoter.providers import parse_remote
 from promoter.pull_request import PRState
 from promoter.release import Release
 from tasks.approval import ApprovalInput, approval_request, record_decision
-from tasks.common import AppRef, EnvPR, FluxVerdict, Merged
-from tasks.config import load_config
+from tasks.common import AppRef, Check, EnvPR, FluxVerdict, Merged
 from tasks.flux_health import wait_for_flux
-from tasks.pull_request import open_pr, post_promoter_check, read_pr_state, wait_merged
-from tasks.report import StageRecord, announce, prefect_key, progress_artifact, publish_report
-from tasks.resolve import resolve_apps
-from tasks.supersede import app_tag, supersede_older_runs
+from tasks.pull_request import open_pr, read_pr_state, wait_merged
+from tasks.report import StageRecord, announce, prefect_key, publish_report
+from tasks.resolve import resolve_release
+from tasks.supersede import app_tag, start_release, supersede_older_runs
 
 DEPLOYMENT = "promote-release/promote-release"
 MERGE_TIMEOUT = 1800.0
@@ -91,8 +93,8 @@ def promote_release(
     logger = get_run_logger()
     release = Release(image=image, tag=tag, digest=digest or None)
     target = target_from(gitops_url, provider)
-    config = load_config(target)
-    apps = [AppRef(group=group, app=app)] if group and app else resolve_apps(target, release.image)
+    resolved = resolve_release(target, release.image, AppRef(group=group, app=app) if group and app else None)
+    config, apps = resolved.config, resolved.apps
     if not apps:
         logger.info("%s feeds no app in %s: nothing to promote", release.image, target.gitops_url)
         return Completed(message=f"{release.image} feeds no app")
@@ -105,9 +107,8 @@ def promote_release(
                 as_subflow=False,
             )
         return Completed(message=f"started one run per app: {', '.join(map(str, apps))}")
-    ref = apps[0]
-    _label_run(ref, release.tag, "start")
-    return _walk(target, config, ref, release, approval_timeout_hours)
+    with Aside() as aside:
+        return _walk(target, config, apps[0], release, approval_timeout_hours, aside)
 
 
 def _parameters(release: Release, target: Target) -> dict[str, Any]:
@@ -120,17 +121,17 @@ def _parameters(release: Release, target: Target) -> dict[str, Any]:
     }
 
 
-def _walk(target: Target, config: Config, ref: AppRef, release: Release, approval_hours: float) -> State[Any]:
+def _walk(
+    target: Target, config: Config, ref: AppRef, release: Release, approval_hours: float, aside: Aside
+) -> State[Any]:
     run = get_run_context().flow_run  # type: ignore[union-attr]
     assert run is not None
     started = run.created.timestamp() if run.created else time.time()
     group, app, tag = ref.group, ref.app, release.tag
-    if config.prflow == "per-app":
-        superseded = supersede_older_runs(group, app, tag, run.id, started)
-        if superseded:
-            announce("release.superseded", group, app, {"by": tag, "runs": superseded})
-    announce("release.started", group, app, {"tag": tag, "digest": release.digest or ""})
-    progress = progress_artifact(group, app, tag)
+    aside.submit(_label_run, run, ref, tag, "start")
+    # Beside the first bump: older runs of the app stand down (per-app), the start event, the progress bar.
+    start = start_release.submit(group, app, tag, release.digest, run.id, started, config.prflow == "per-app")
+    aside.submit(start.result)  # its failure fails the run, when the flow drains
 
     stages: list[StageRecord] = []
     previous: FluxVerdict | None = None
@@ -140,22 +141,17 @@ def _walk(target: Target, config: Config, ref: AppRef, release: Release, approva
         stage_started = time.time()
         if config.prflow == "per-env":
             # An older release waiting here (e.g. at the prod gate) keeps its place until we arrive.
-            _label_run(ref, tag, env.name)
-            superseded = supersede_older_runs.with_options(task_run_name=f"supersede at {env.name}")(
-                group, app, tag, run.id, started, env.name
-            )
-            if superseded:
-                announce("release.superseded", group, app, {"by": tag, "env": env.name, "runs": superseded})
+            aside.submit(_label_run, run, ref, tag, env.name)
+            supersede_older_runs(group, app, tag, run.id, started, env.name)
         state = PRState(group=group, app=app, tag=tag, env=env.name, sha=merge_commit)
-        pr = open_pr(target, state)
+        pr = open_pr(target, state, _check(group, previous))
         if pr.number is None:
             stages.append(StageRecord(env=env.name, note=f"already runs {tag}"))
-            previous, merge_commit = _settled(target, group, env.name, pr)
+            previous, merge_commit = _settled(target, ref, tag, env.name, pr)
             continue
         link = f"#{pr.number}"
         if previous is not None and not previous.healthy:
             reason = _blocked_reason(group, previous)
-            post_promoter_check(target, env.name, pr.number, "failure", reason)
             stages.append(
                 StageRecord(env=env.name, pr=link, note=reason, seconds=time.time() - stage_started)
             )
@@ -164,13 +160,10 @@ def _walk(target: Target, config: Config, ref: AppRef, release: Release, approva
             )
             publish_report(group, app, tag, stages, f"blocked at {env.name}", started)
             return Failed(name="Blocked", message=reason)
-        healthy = "first environment" if previous is None else f"{group}-{previous.env} healthy"
-        post_promoter_check(target, env.name, pr.number, "success", healthy)
-
         if env.auto:
-            merged = wait_merged(target, env.name, pr.number, MERGE_TIMEOUT)
+            merged = wait_merged(target, ref, tag, pr, MERGE_TIMEOUT)
         else:
-            decision = _approval(target, ref, release, pr, previous, approval_hours)
+            decision = _approval(target, ref, release, pr, previous, approval_hours, aside)
             if decision is None:
                 reason = f"{env.name} rejected; PR {link} left open"
                 stages.append(
@@ -179,26 +172,7 @@ def _walk(target: Target, config: Config, ref: AppRef, release: Release, approva
                 publish_report(group, app, tag, stages, f"rejected at {env.name}", started)
                 return Cancelled(name="Rejected", message=reason)
             merged = decision
-        announce(
-            "environment.merged",
-            group,
-            app,
-            {"tag": tag, "env": env.name, "pr": pr.url, "merge_commit": merged.merge_commit},
-        )
-        verdict = wait_for_flux(target, group, env.name, merged.merge_commit)
-        event = "environment.healthy" if verdict.healthy else "environment.failed"
-        announce(
-            event,
-            group,
-            app,
-            {
-                "tag": tag,
-                "env": env.name,
-                "outcome": verdict.outcome,
-                "description": verdict.description,
-                "commit": verdict.commit or "",
-            },
-        )
+        verdict = wait_for_flux(target, ref, tag, env.name, merged.merge_commit)
         stages.append(
             StageRecord(
                 env=env.name,
@@ -208,7 +182,7 @@ def _walk(target: Target, config: Config, ref: AppRef, release: Release, approva
                 seconds=time.time() - stage_started,
             )
         )
-        update_progress_artifact(progress, progress=100.0 * (index + 1) / len(environments))
+        aside.submit(_progress, start, 100.0 * (index + 1) / len(environments))
         previous, merge_commit = verdict, merged.merge_commit
 
     assert previous is not None
@@ -222,9 +196,18 @@ def _walk(target: Target, config: Config, ref: AppRef, release: Release, approva
     return Completed(message=f"{group}/{app}:{tag} runs in {', '.join(e.name for e in environments)}")
 
 
-def _settled(target: Target, group: str, env: str, pr: EnvPR) -> tuple[FluxVerdict, str]:
+def _settled(target: Target, ref: AppRef, tag: str, env: str, pr: EnvPR) -> tuple[FluxVerdict, str]:
     """An environment that already runs the tag: its health on main decides, as if we had merged it."""
-    return wait_for_flux(target, group, env, pr.base_sha), pr.base_sha
+    return wait_for_flux(target, ref, tag, env, pr.base_sha), pr.base_sha
+
+
+def _check(group: str, previous: FluxVerdict | None) -> Check:
+    """The PR's `promoter` check: green on the first environment or after a healthy one, red otherwise."""
+    if previous is None:
+        return Check(state="success", description="first environment")
+    if previous.healthy:
+        return Check(state="success", description=f"{group}-{previous.env} healthy")
+    return Check(state="failure", description=_blocked_reason(group, previous))
 
 
 def _blocked_reason(group: str, verdict: FluxVerdict) -> str:
@@ -234,7 +217,13 @@ def _blocked_reason(group: str, verdict: FluxVerdict) -> str:
 
 
 def _approval(
-    target: Target, ref: AppRef, release: Release, pr: EnvPR, previous: FluxVerdict | None, hours: float
+    target: Target,
+    ref: AppRef,
+    release: Release,
+    pr: EnvPR,
+    previous: FluxVerdict | None,
+    hours: float,
+    aside: Aside,
 ) -> Merged | None:
     """Wait for a person: suspended (no process held) until the UI, `promoter approve` or a merge resumes us.
 
@@ -251,13 +240,15 @@ def _approval(
         return Merged(number=pr.number, merge_commit=merge_commit, merged_by=merged_by)
     description = approval_request(target, group, app, tag, release.digest, pr, previous)
     announce("approval.requested", group, app, {"tag": tag, "env": pr.env, "pr": pr.url})
-    _label_run(ref, tag, pr.env, awaiting=pr.number)
+    run = get_run_context().flow_run  # type: ignore[union-attr]
+    aside.submit(_label_run, run, ref, tag, pr.env, awaiting=pr.number)
+    aside.drain()  # `promoter approve` and the sweeper find the suspended run by these tags
     decision = suspend_flow_run(
         wait_for_input=ApprovalInput.with_initial_data(description=description),
         timeout=int(hours * 3600),
         key=prefect_key("approval", pr.env, tag),
     )
-    _label_run(ref, tag, pr.env)
+    aside.submit(_label_run, run, ref, tag, pr.env)
     record_decision(
         group, app, tag, release.digest, pr.env, decision, "resume (UI form, promoter approve or sweeper)"
     )
@@ -275,13 +266,11 @@ def _approval(
         app,
         {"tag": tag, "env": pr.env, "approver": decision.approver, "comment": decision.comment},
     )
-    return wait_merged(target, pr.env, pr.number, MERGE_TIMEOUT, merge=True)
+    return wait_merged(target, ref, tag, pr, MERGE_TIMEOUT, merge=True)
 
 
-def _label_run(ref: AppRef, tag: str, at: str, awaiting: int | None = None) -> None:
+def _label_run(run: FlowRun, ref: AppRef, tag: str, at: str, awaiting: int | None = None) -> None:
     """Name the run `<group>/<app>:<tag>` and tag it so runs can be found by app, tag and stage."""
-    run = get_run_context().flow_run  # type: ignore[union-attr]
-    assert run is not None
     keep = [t for t in (run.tags or []) if not t.startswith(("app:", "tag:", "at:", "pr:"))]
     tags = sorted(
         {*keep, "promoter", app_tag(ref.group, ref.app), f"tag:{tag}", f"at:{at}"}
@@ -290,3 +279,7 @@ def _label_run(ref: AppRef, tag: str, at: str, awaiting: int | None = None) -> N
     with get_client(sync_client=True) as client:
         client.update_flow_run(run.id, name=f"{ref.group}/{ref.app}:{tag}", tags=tags)
     run.tags = tags
+
+
+def _progress(start: PrefectFuture[UUID], percent: float) -> None:
+    update_progress_artifact(start.result(), progress=percent)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -43,6 +43,13 @@ class AppRef(Frozen):
 
     def __str__(self) -> str:
         return f"{self.group}/{self.app}"
+
+
+class Check(Frozen):
+    """The `promoter` status a PR gets: green when the previous environment is healthy, red with why."""
+
+    state: Literal["success", "failure"]
+    description: str
 
 
 class EnvPR(Frozen):

@@ -1,4 +1,4 @@
-"""Stages 2 and 4: bump an environment through its PR, post the `promoter` check, see it merged."""
+"""Stages 2 and 4: bump an environment through its PR with its `promoter` check, see the PR merged."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from prefect import task
 from promoter.errors import ProviderError
 from promoter.promotion import CHECK_CONTEXT, Target, open_pull_request
 from promoter.pull_request import PRState
-from tasks.common import EnvPR, Merged, transient_only
+from tasks.common import AppRef, Check, EnvPR, Merged, transient_only
+from tasks.report import emit
 
 DELAYS = [1.0, 2.0, 5.0, 10.0]
 
@@ -23,11 +24,14 @@ DELAYS = [1.0, 2.0, 5.0, 10.0]
     retry_delay_seconds=DELAYS,
     retry_condition_fn=transient_only,
 )
-def open_pr(target: Target, state: PRState) -> EnvPR:
-    """Bump `state.env` on its promotion branch and create or reset its PR (auto-merge as configured)."""
+def open_pr(target: Target, state: PRState, check: Check) -> EnvPR:
+    """Bump `state.env` on its promotion branch, create or reset its PR (auto-merge as configured), and
+    post `check` on its head: green lets the forge merge, red keeps it unmergeable."""
     with target.open(refresh=False) as promotion:  # publishing fetches
         opened = open_pull_request(promotion, state)
         pr = opened.pull_request
+        if pr is not None:
+            promotion.provider.set_commit_status(pr.head_sha, CHECK_CONTEXT, check.state, check.description)
         return EnvPR(
             env=state.env,
             branch=opened.branch,
@@ -39,45 +43,42 @@ def open_pr(target: Target, state: PRState) -> EnvPR:
 
 
 @task(
-    name="post-check",
-    task_run_name="check {env} {state}",
-    timeout_seconds=120,
-    persist_result=True,
-    retries=4,
-    retry_delay_seconds=DELAYS,
-    retry_condition_fn=transient_only,
-)
-def post_promoter_check(target: Target, env: str, number: int, state: str, description: str) -> None:
-    """The `promoter` status on the PR head: green lets the forge merge, red blocks it."""
-    with target.forge() as provider:
-        pr = provider.get_pull_request(number)
-        provider.set_commit_status(pr.head_sha, CHECK_CONTEXT, state, description)  # type: ignore[arg-type]
-
-
-@task(
     name="wait-merged",
-    task_run_name="wait merge {env} #{number}",
+    task_run_name="wait merge {pr.env} #{pr.number}",
     timeout_seconds=3600,
     persist_result=True,
     retries=4,
     retry_delay_seconds=DELAYS,
     retry_condition_fn=transient_only,
 )
-def wait_merged(target: Target, env: str, number: int, timeout: float, merge: bool = False) -> Merged:
-    """Until the PR is merged (by auto-merge, a person, or us when `merge`); closed unmerged is an error."""
+def wait_merged(
+    target: Target, app: AppRef, tag: str, pr: EnvPR, timeout: float, merge: bool = False
+) -> Merged:
+    """Until the PR is merged (by auto-merge, a person, or us when `merge`); closed unmerged is an error.
+    Emits `promoter.environment.merged`."""
+    assert pr.number is not None
     with target.forge() as provider:
-        pr = provider.get_pull_request(number)
-        if merge and pr.state == "open":
-            pr = provider.merge(pr, target.merge_method)
+        found = provider.get_pull_request(pr.number)
+        if merge and found.state == "open":
+            found = provider.merge(found, target.merge_method)
         deadline = time.monotonic() + timeout
         delay = 0.2
-        while pr.state == "open" and time.monotonic() < deadline:
+        while found.state == "open" and time.monotonic() < deadline:
             time.sleep(delay)
             delay = min(delay * 1.5, 5.0)
-            pr = provider.get_pull_request(number)
-        if pr.state != "merged" or not pr.merge_commit_sha:
-            raise ProviderError(f"PR #{number} for {env} was {pr.state}, not merged, after {timeout:.0f} s")
-        return Merged(number=number, merge_commit=pr.merge_commit_sha, merged_by=pr.merged_by)
+            found = provider.get_pull_request(pr.number)
+    if found.state != "merged" or not found.merge_commit_sha:
+        raise ProviderError(
+            f"PR #{pr.number} for {pr.env} was {found.state}, not merged, after {timeout:.0f} s"
+        )
+    merged = Merged(number=pr.number, merge_commit=found.merge_commit_sha, merged_by=found.merged_by)
+    emit(
+        "environment.merged",
+        app.group,
+        app.app,
+        {"tag": tag, "env": pr.env, "pr": pr.url, "merge_commit": merged.merge_commit},
+    )
+    return merged
 
 
 @task(

@@ -39,15 +39,20 @@ def resource(group: str, app: str) -> dict[str, str]:
     return {"prefect.resource.id": f"promoter.app.{group}.{app}", "prefect.resource.name": f"{group}/{app}"}
 
 
-@task(name="announce", task_run_name="{event}", persist_result=True, retries=2, retry_delay_seconds=1)
-def announce(event: str, group: str, app: str, payload: dict[str, Any]) -> None:
-    """Emit `promoter.<event>` once per run (the task is cached, so a resumed run does not repeat it)."""
+def emit(event: str, group: str, app: str, payload: dict[str, Any]) -> None:
+    """`promoter.<event>` on the app's resource. Called at the end of the task that saw it happen, so that
+    a resumed run, which reuses the task's cached result, does not say it twice."""
     emit_event(event=f"promoter.{event}", resource=resource(group, app), payload=payload)
 
 
-@task(name="progress", task_run_name="progress artifact", persist_result=True)
+@task(name="announce", task_run_name="{event}", persist_result=True, retries=2, retry_delay_seconds=1)
+def announce(event: str, group: str, app: str, payload: dict[str, Any]) -> None:
+    """An event no stage task emits (the run's outcome, the approval gate), once per run (cached)."""
+    emit(event, group, app, payload)
+
+
 def progress_artifact(group: str, app: str, tag: str) -> UUID:
-    """Created once per run (cached), then updated as environments complete."""
+    """The run's progress bar, updated as environments complete."""
     created = create_progress_artifact(
         progress=0.0, description=f"{group}/{app}:{tag} through its environments"
     )

@@ -1,16 +1,22 @@
-"""Stage 1: which apps does the pushed image feed?"""
+"""Stage 1: read `gitops-promotion.yaml` and find which apps the pushed image feeds, from one fetch of main."""
 
 from __future__ import annotations
 
 from prefect import task
 
+from promoter.config import Config
 from promoter.promotion import Target
 from promoter.release import resolve_apps_at
-from tasks.common import AppRef, transient_only
+from tasks.common import AppRef, Frozen, transient_only
+
+
+class Resolved(Frozen):
+    config: Config
+    apps: list[AppRef]
 
 
 @task(
-    name="resolve-apps",
+    name="resolve",
     task_run_name="resolve {image}",
     retries=3,
     retry_delay_seconds=2,
@@ -18,7 +24,11 @@ from tasks.common import AppRef, transient_only
     timeout_seconds=300,
     persist_result=True,
 )
-def resolve_apps(target: Target, image: str) -> list[AppRef]:
-    with target.open(refresh=False) as promotion:  # `load-config` just fetched
+def resolve_release(target: Target, image: str, app: AppRef | None = None) -> Resolved:
+    """The config and the apps `image` feeds; only the config when the run was started for one `app`."""
+    with target.open() as promotion:
+        if app is not None:
+            return Resolved(config=promotion.config, apps=[app])
         snapshot = promotion.workspace.snapshot()
-        return [AppRef(group=g, app=a) for g, a in resolve_apps_at(snapshot, promotion.config, image)]
+        found = resolve_apps_at(snapshot, promotion.config, image)
+        return Resolved(config=promotion.config, apps=[AppRef(group=g, app=a) for g, a in found])

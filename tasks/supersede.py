@@ -1,4 +1,5 @@
-"""A newer release of an app supersedes the older runs of that app (prflow per-app)."""
+"""A release starts, and supersedes the older runs of its app: all at once (prflow per-app), or at each
+environment it reaches (per-env)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import State, StateType
 from prefect.states import Cancelled, Cancelling
 
+from tasks.report import emit, progress_artifact
+
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
 
 
@@ -22,14 +25,7 @@ def app_tag(group: str, app: str) -> str:
     return f"app:{group}/{app}"
 
 
-@task(
-    name="supersede",
-    task_run_name="supersede older {group}/{app}",
-    persist_result=True,
-    retries=2,
-    retry_delay_seconds=1,
-)
-def supersede_older_runs(
+def cancel_older_runs(
     group: str, app: str, tag: str, current: UUID, started: float, at: str | None = None
 ) -> list[str]:
     """Cancel the active runs of this app that started before us (only those at environment `at`, when
@@ -54,3 +50,39 @@ def supersede_older_runs(
             client.set_flow_run_state(run.id, new_state, force=True)
             cancelled.append(run.name)
     return cancelled
+
+
+@task(
+    name="supersede",
+    task_run_name="supersede at {at}",
+    persist_result=True,
+    retries=2,
+    retry_delay_seconds=1,
+)
+def supersede_older_runs(group: str, app: str, tag: str, current: UUID, started: float, at: str) -> list[str]:
+    """prflow per-env: the older runs waiting at `at` give way once this release arrives there."""
+    cancelled = cancel_older_runs(group, app, tag, current, started, at)
+    if cancelled:
+        emit("release.superseded", group, app, {"by": tag, "env": at, "runs": cancelled})
+    return cancelled
+
+
+@task(
+    name="start-release",
+    task_run_name="start {group}/{app}:{tag}",
+    persist_result=True,
+    retries=2,
+    retry_delay_seconds=1,
+)
+def start_release(
+    group: str, app: str, tag: str, digest: str | None, current: UUID, started: float, supersede: bool
+) -> UUID:
+    """Once per run: with prflow per-app, every older run of the app stands down at once; then the run
+    says it started and shows its progress bar (whose id it returns)."""
+    if supersede:
+        cancelled = cancel_older_runs(group, app, tag, current, started)
+        if cancelled:
+            emit("release.superseded", group, app, {"by": tag, "runs": cancelled})
+    progress = progress_artifact(group, app, tag)
+    emit("release.started", group, app, {"tag": tag, "digest": digest or ""})
+    return progress
