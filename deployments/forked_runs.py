@@ -5,8 +5,9 @@ promoter again: 3-5 s per run on a small machine, most of a dev promotion's late
 documented patch point, `prefect.runner._starter_direct.run_flow_in_subprocess`, is wrapped so the same
 call goes through a `forkserver` whose process imported the flows and prepared Prefect's engine once
 (`deployments/warm_start.py`): a run starts in milliseconds and still gets a process of its own (a crash
-or SIGKILL takes only that run, and the runner still sees its exit code). The fork server is itself a fresh interpreter that has started no threads, so forking it is
-safe. Each start is logged with the run id and its pid, for operators looking for a run's process.
+or SIGKILL takes only that run, and the runner still sees its exit code). The fork server is itself a
+fresh interpreter that has started no threads, so forking it is safe. Each start is logged with the run
+id and its pid, for operators looking for a run's process.
 """
 
 from __future__ import annotations
