@@ -26,6 +26,11 @@ def test_killed_between_push_and_pr_and_between_merge_and_status_a_release_ends_
 ) -> None:
     report = chaos.run_chaos(tmp_path / "stack", 2, points=["pushed:dev", "merged:qa"], prefect=prefect_api)
     table = report.table()
-    assert [release.hit for release in report.releases] == [["pushed:dev", "merged:qa"]], table
+    # A point a release passed with no process to kill moves to the next release (a faster run passes
+    # `pushed:dev` more often before the watcher sees it): each point is hit once, in whichever release.
+    assert sorted(point for release in report.releases for point in release.hit) == [
+        "merged:qa",
+        "pushed:dev",
+    ], table
     assert report.survived == report.attempted == 2, table
     assert report.same_tree, table
