@@ -57,13 +57,17 @@ def approve(group: str, app: str, tag: str | None, *, reject: bool, approver: st
 
 
 def run(args: argparse.Namespace) -> int:
+    group, _, app = args.app.partition("/")
+    if not app:
+        raise InvalidInputError("--app takes GROUP/APP, e.g. apps/podinfo")
+    check_group(group)  # the arguments first: a typo is reported the same with or without a server
+    check_app(app)
+    if args.tag is not None:
+        check_tag(args.tag)
     if not PREFECT_API_URL.value():  # else Prefect would start an empty throw-away server and find nothing
         raise InvalidInputError(
             "PREFECT_API_URL is not set: point it at the Prefect server's API (the demo prints its value)"
         )
-    group, _, app = args.app.partition("/")
-    if not app:
-        raise InvalidInputError("--app takes GROUP/APP, e.g. apps/podinfo")
     approver = args.approver or os.environ.get("PROMOTER_APPROVER") or getpass.getuser()
     flow_run = approve(group, app, args.tag, reject=args.reject, approver=approver, comment=args.comment)
     print(f"{'rejected' if args.reject else 'approved'} {flow_run.name} as {approver}")

@@ -91,7 +91,7 @@ def promote_release(
 ) -> State[Any]:
     """Carry `image:tag` through every environment of the apps it feeds (one run per app)."""
     logger = get_run_logger()
-    release = Release(image=image, tag=tag, digest=digest or None)
+    release = Release.of(image, tag, digest)
     target = target_from(gitops_url, provider)
     resolved = resolve_release(target, release.image, AppRef(group=group, app=app) if group and app else None)
     config, apps = resolved.config, resolved.apps
@@ -143,7 +143,9 @@ def _walk(
             # An older release waiting here (e.g. at the prod gate) keeps its place until we arrive.
             aside.submit(_label_run, run, ref, tag, env.name)
             supersede_older_runs(group, app, tag, run.id, started, env.name)
-        state = PRState(group=group, app=app, tag=tag, env=env.name, sha=merge_commit)
+        state = PRState(
+            group=group, app=app, tag=tag, env=env.name, sha=merge_commit, digest=release.digest or ""
+        )
         pr = open_pr(target, state, _check(group, previous))
         if pr.number is None:
             stages.append(StageRecord(env=env.name, note=f"already runs {tag}"))

@@ -48,7 +48,7 @@ def _compat(args: argparse.Namespace) -> int:
     )
     try:
         if args.command == "new":
-            message = commands.command_new(options, args.group, args.app, args.tag)
+            message = commands.command_new(options, args.group, args.app, args.tag, args.digest)
         elif args.command == "promote":
             message = commands.command_promote(options, args.commit)
         else:
@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--group", required=True)
     new.add_argument("--app", required=True)
     new.add_argument("--tag", required=True)
+    new.add_argument(
+        "--digest",
+        help="the image's sha256:<hex> digest: pins it, and every later environment's PR carries it",
+    )
     new.set_defaults(handler=_compat)
     promote = commands.add_parser(
         "promote", parents=[compat], help="after a promotion PR merged: open the next one"

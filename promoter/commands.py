@@ -21,7 +21,7 @@ import git
 from promoter.config import load_config
 from promoter.errors import InvalidInputError, PromoterError
 from promoter.health import Verdict
-from promoter.names import check_app, check_group, check_tag
+from promoter.names import check_app, check_digest, check_group, check_tag
 from promoter.promotion import (
     Promotion,
     next_state,
@@ -83,13 +83,16 @@ def _open(promotion: Promotion, state: PRState) -> str:
     return f"created branch {opened.branch} with pull request {opened.pull_request.number} on commit {opened.push.sha}"
 
 
-def command_new(options: Options, group: str, app: str, tag: str) -> str:
+def command_new(options: Options, group: str, app: str, tag: str, digest: str | None = None) -> str:
     # Before any clone or request, and as a PromoterError rather than pydantic's multi-line report.
     check_group(group)
     check_app(app)
     check_tag(tag)
+    if digest:
+        check_digest(digest)
     with promotion_for(options) as promotion:
-        state = PRState(group=group, app=app, tag=tag, env=promotion.config.first_environment().name)
+        first = promotion.config.first_environment().name
+        state = PRState(group=group, app=app, tag=tag, env=first, digest=digest or "")
         return _open(promotion, state)
 
 

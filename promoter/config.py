@@ -19,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from promoter.errors import ConfigError
 from promoter.names import AppName, EnvironmentName, GroupName
+from promoter.validation import describe, location
 from promoter.yamlsafe import YAMLInputError, compose_all, walk
 
 CONFIG_FILE = "gitops-promotion.yaml"
@@ -204,7 +205,6 @@ def _describe(error: ValidationError, root: yaml.Node, source: str) -> str:
         loc = tuple(item["loc"])
         node = _node_at(root, loc)
         line = f":{node.start_mark.line + 1}" if node is not None else ""
-        dotted = ".".join(str(part) for part in loc) or "(top level)"
         if item["type"] == "extra_forbidden":
             key = str(loc[-1])
             valid = _valid_keys(loc[:-1])
@@ -212,10 +212,9 @@ def _describe(error: ValidationError, root: yaml.Node, source: str) -> str:
             suggestion = f"did you mean {hint[0]!r}?" if hint else f"valid keys here: {', '.join(valid)}"
             problems.append(f"{source}{line}: unknown key {key!r}; {suggestion}")
         elif item["type"] == "missing":
-            problems.append(f"{source}{line}: missing required key {dotted!r}")
+            problems.append(f"{source}{line}: missing required key {location(loc)!r}")
         else:
-            message = item["msg"].removeprefix("Value error, ")
-            problems.append(f"{source}{line}: {dotted}: {message}")
+            problems.append(f"{source}{line}: {describe(item)}")
     return "\n".join(problems)
 
 

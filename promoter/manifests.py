@@ -233,7 +233,9 @@ def _new_value(marker: Marker, tag: str, digest: str | None, where: str) -> str:
             f"{where}: {marker.value} pins a digest; give the release's digest (--digest sha256:...) "
             "so the pin follows the new tag"
         )
-    return f"{current.repository}:{tag}" + (f"@{digest}" if digest else "")
+    # Pin only what was pinned: a registry reports a digest with nearly every push, and pinning every
+    # whole-value image would change manifests their owners wrote tag-only on purpose.
+    return f"{current.repository}:{tag}" + (f"@{digest}" if digest and current.digest else "")
 
 
 def _render(value: str, style: str | None) -> str:

@@ -55,12 +55,15 @@ class Opened:
 def open_pull_request(promotion: Promotion, state: PRState) -> Opened:
     """Bump `state.env` on the promotion branch (rebuilt from main), then create or update its PR.
 
-    The PR auto-merges exactly when the environment is `auto: true`; it is switched off otherwise, so a
-    branch reused from an automatic environment never merges into a manual one by itself.
+    The release's digest, when it has one, travels in `state` (and so in the PR's metadata): a pinned
+    manifest gets the new pin, and the next environment's PR carries it on.
+
+        The PR auto-merges exactly when the environment is `auto: true`; it is switched off otherwise, so a
+        branch reused from an automatic environment never merges into a manual one by itself.
     """
     env = promotion.config.environment(state.env)
     branch = state.branch_name(promotion.config.prflow)
-    edit = bump_edit(state.group, state.app, state.env, state.tag)
+    edit = bump_edit(state.group, state.app, state.env, state.tag, state.digest or None)
     push = promotion.workspace.publish(branch, edit, state.title())
     stamped = state.model_copy(update={"sha": push.base_sha}) if not state.sha else state
     if not push.changed:

@@ -3,6 +3,11 @@
 Teams migrating keep their branch protection rules, dashboards and open PRs, so these strings are
 byte-compatible with gitops-promotion v1.4.0. The body carries the promotion's state as JSON in an HTML
 comment; the parser tolerates what people type around it, and checks every field it reads back.
+
+A release pinned by digest adds one key, `digest`, after gitops-promotion's keys, so the pin follows the
+tag from one environment to the next. gitops-promotion reads the comment with Go's `encoding/json` into a
+struct, which ignores unknown keys (REFERENCE.md section 9), so its PRs and ours stay readable both ways;
+without a digest the comment is byte-identical to gitops-promotion's.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from promoter.errors import InvalidInputError
-from promoter.names import AppName, EnvironmentName, GroupName, Tag
+from promoter.names import AppName, EnvironmentName, GroupName, Tag, check_digest, for_pydantic
+from promoter.validation import first_problem
 
 PRFlow = Literal["per-app", "per-env"]
 _METADATA = re.compile(r"<!--\s*metadata\s*=\s*(.*?)\s*-->", re.DOTALL)
@@ -33,6 +39,12 @@ class PRState(BaseModel):
     sha: str = ""
     feature: str = ""
     type: Literal["promote", "feature"] = "promote"
+    digest: str = ""
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        return for_pydantic(check_digest, value) if value else value
 
     @field_validator("sha")
     @classmethod
@@ -50,7 +62,9 @@ class PRState(BaseModel):
         return f"Promote {self.group}/{self.app} version {self.tag} to environment {self.env}"
 
     def body(self) -> str:
-        return f"<!-- metadata = {_go_json(self.model_dump())} -->\n\tENV: {self.env}\n\tAPP: {self.app}\n\tTAG: {self.tag}"
+        metadata = self.model_dump(exclude={"digest"} if not self.digest else set())
+        pinned = f"\n\tDIGEST: {self.digest}" if self.digest else ""
+        return f"<!-- metadata = {_go_json(metadata)} -->\n\tENV: {self.env}\n\tAPP: {self.app}\n\tTAG: {self.tag}{pinned}"
 
 
 def branch_name(group: str, app: str, env: str, prflow: PRFlow, kind: str = "promote") -> str:
@@ -92,7 +106,7 @@ def parse_body(body: str | None) -> PRState:
     try:
         return PRState.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "metadata"
-        message = first["msg"].removeprefix("Value error, ")
-        raise InvalidInputError(f"the PR's promotion metadata is wrong at {where!r}: {message}") from None
+        raise InvalidInputError(
+            f"the PR's promotion metadata is wrong: {first_problem(error)}; restore the comment as "
+            "promoter wrote it or re-run `new`"
+        ) from None

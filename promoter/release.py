@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from promoter.config import Config
-from promoter.errors import ManifestError
+from promoter.errors import InvalidInputError, ManifestError
 from promoter.manifests import YAML_SUFFIXES, find_markers, policies
 from promoter.names import Digest, Repository, Tag, canonical_repository, check_repository
+from promoter.validation import first_problem
 from promoter.workspace import Snapshot
 
 
@@ -25,6 +26,14 @@ class Release(BaseModel):
     image: Repository
     tag: Tag
     digest: Digest | None = None
+
+    @classmethod
+    def of(cls, image: str, tag: str, digest: str | None = None) -> Release:
+        """A release from outside input (an event, a hand-started run): bad input is one clear line."""
+        try:
+            return cls(image=image, tag=tag, digest=digest or None)
+        except ValidationError as error:
+            raise InvalidInputError(f"invalid release: {first_problem(error)}") from None
 
     def __str__(self) -> str:
         return f"{self.image}:{self.tag}" + (f"@{self.digest}" if self.digest else "")

@@ -201,6 +201,58 @@ def custom_story(
     return Story(story.sandbox, repo, checkout, story.cache, story.capsys)
 
 
+OLD_DIGEST = "sha256:" + "0" * 64
+NEW_DIGEST = "sha256:" + "9f" * 32
+PINNED = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: pinned
+spec:
+  template:
+    spec:
+      containers:
+        - name: pinned
+          image: ghcr.io/acme/pinned:1.0@{digest} # {{"$imagepolicy": "apps:pinned"}}
+"""
+KUSTOMIZATION = """\
+images:
+  - name: ghcr.io/acme/sidecar
+    newTag: "1.0" # {{"$imagepolicy": "apps:pinned:tag"}}
+    digest: {digest} # {{"$imagepolicy": "apps:pinned:digest"}}
+"""
+
+
+def test_a_digest_pinned_release_carries_its_digest_to_every_environment(
+    story: Story, tmp_path: Path
+) -> None:
+    pinned = custom_story(story, tmp_path, "pinned")
+    files = {}
+    for env in ("dev", "qa", "prod"):
+        files[f"apps/{env}/pinned.yaml"] = PINNED.format(digest=OLD_DIGEST).encode()
+        files[f"apps/{env}/kustomization.yaml"] = KUSTOMIZATION.format(digest=OLD_DIGEST).encode()
+    story.sandbox.forge.commit_files(pinned.repo, "main", files, "A pinned app")
+
+    # Without the digest the pin would go stale: refused before anything is pushed.
+    code, _, err = pinned.run("new", "--group", "apps", "--app", "pinned", "--tag", "2.0")
+    assert code == 1 and "pins apps:pinned; give the release's digest" in err
+    assert pinned.repo.pulls == {} and "promote/apps-pinned" not in pinned.repo.branches
+
+    pinned.ok("new", "--group", "apps", "--app", "pinned", "--tag", "2.0", "--digest", NEW_DIGEST)
+    assert f'"digest":"{NEW_DIGEST}"' in pinned.pull(1).body
+    pinned.ok("status", "--branch", "promote/apps-pinned")
+    pinned.ok("promote", "--commit", pinned.wait_merged(1))
+    assert f'"digest":"{NEW_DIGEST}"' in pinned.pull(2).body  # read back from dev's PR by `promote`
+    pinned.ok("status", "--branch", "promote/apps-pinned")
+    pinned.ok("promote", "--commit", pinned.wait_merged(2))
+    assert f'"digest":"{NEW_DIGEST}"' in pinned.pull(3).body
+    for env in ("dev", "qa"):
+        assert f"ghcr.io/acme/pinned:2.0@{NEW_DIGEST} #" in pinned.main_file(f"apps/{env}/pinned.yaml")
+        kustomization = pinned.main_file(f"apps/{env}/kustomization.yaml")
+        assert 'newTag: "2.0" #' in kustomization and f"digest: {NEW_DIGEST} #" in kustomization
+    assert OLD_DIGEST in pinned.main_file("apps/prod/pinned.yaml")  # prod waits for a person
+
+
 def test_per_env_flow_upserts_one_pr_per_environment(story: Story, tmp_path: Path) -> None:
     per_env = custom_story(story, tmp_path, "perenv", prflow="per-env")
     first = per_env.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "v1")
@@ -301,7 +353,7 @@ def test_hand_edited_metadata_is_a_clear_error(story: Story) -> None:
     pr = story.pull(1)
     pr.body = pr.body.replace('"tag":"v1"', '"tag":"v1;rm -rf /"')
     code, _, err = story.run("status", "--branch", "promote/apps-podinfo")
-    assert code == 1 and "metadata is wrong at 'tag'" in err
+    assert code == 1 and "metadata is wrong: tag: " in err
     pr.body = pr.body.replace('{"group"', "{group")
     code, _, err = story.run("status", "--branch", "promote/apps-podinfo")
     assert code == 1 and "not valid JSON" in err

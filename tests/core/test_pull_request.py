@@ -41,16 +41,46 @@ def test_older_bodies_without_type_or_feature_default_to_promote() -> None:
         ("Just a PR", "no promotion metadata"),
         ('<!-- metadata = {"group":"apps", -->', "not valid JSON"),
         ("<!-- metadata = [1] -->", "must be a JSON object"),
-        ('<!-- metadata = {"group":"apps","app":"podinfo","tag":"1;rm -rf /","env":"dev"} -->', "at 'tag'"),
-        ('<!-- metadata = {"group":"../..","app":"podinfo","tag":"1","env":"dev"} -->', "at 'group'"),
-        ('<!-- metadata = {"group":"apps","app":"podinfo","tag":"1"} -->', "at 'env'"),
+        (
+            '<!-- metadata = {"group":"apps","app":"podinfo","tag":"1;rm -rf /","env":"dev"} -->',
+            "wrong: tag: invalid",
+        ),
+        (
+            '<!-- metadata = {"group":"../..","app":"podinfo","tag":"1","env":"dev"} -->',
+            "wrong: group: invalid",
+        ),
+        ('<!-- metadata = {"group":"apps","app":"podinfo","tag":"1"} -->', "wrong: env is missing"),
         (
             '<!-- metadata = {"group":"apps","app":"podinfo","tag":"1","env":"dev","sha":"xyz"} -->',
-            "at 'sha'",
+            "wrong: sha: sha must be empty or a hex commit id",
         ),
-        ('<!-- metadata = {"group":"apps","app":"podinfo","tag":1,"env":"dev"} -->', "at 'tag'"),
+        (
+            '<!-- metadata = {"group":"apps","app":"podinfo","tag":1,"env":"dev"} -->',
+            "wrong: tag is 1; use text",
+        ),
+        (
+            '<!-- metadata = {"group":"apps","app":"podinfo","tag":"1","env":"dev","digest":"sha256:x"} -->',
+            "wrong: digest: invalid image digest",
+        ),
     ],
 )
 def test_malformed_metadata_is_a_clear_error(body: str | None, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         parse_body(body)
+
+
+def test_a_digest_rides_after_gitops_promotions_keys_and_reads_back() -> None:
+    digest = "sha256:" + "ab" * 32
+    state = PRState(group="apps", app="podinfo", tag="1.2.3", env="qa", sha="c0ffee", digest=digest)
+    body = state.body()
+    assert body.startswith(
+        '<!-- metadata = {"group":"apps","app":"podinfo","tag":"1.2.3","env":"qa","sha":"c0ffee",'
+        f'"feature":"","type":"promote","digest":"{digest}"}} -->'
+    )
+    assert body.endswith(f"\tTAG: 1.2.3\n\tDIGEST: {digest}")
+    assert parse_body(body) == state
+
+
+def test_without_a_digest_the_body_is_gitops_promotions_byte_for_byte() -> None:
+    state = PRState(group="apps", app="podinfo", tag="1", env="dev")
+    assert '"digest"' not in state.body() and "DIGEST" not in state.body()
