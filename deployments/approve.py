@@ -15,8 +15,8 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.flow_runs import resume_flow_run
-from prefect.settings import PREFECT_API_URL
 
+from deployments.prefect_api import require_api_url
 from promoter.errors import InvalidInputError
 from promoter.names import check_app, check_group, check_tag
 from tasks.supersede import app_tag
@@ -64,10 +64,7 @@ def run(args: argparse.Namespace) -> int:
     check_app(app)
     if args.tag is not None:
         check_tag(args.tag)
-    if not PREFECT_API_URL.value():  # else Prefect would start an empty throw-away server and find nothing
-        raise InvalidInputError(
-            "PREFECT_API_URL is not set: point it at the Prefect server's API (the demo prints its value)"
-        )
+    require_api_url("approve")
     approver = args.approver or os.environ.get("PROMOTER_APPROVER") or getpass.getuser()
     flow_run = approve(group, app, args.tag, reject=args.reject, approver=approver, comment=args.comment)
     print(f"{'rejected' if args.reject else 'approved'} {flow_run.name} as {approver}")

@@ -21,11 +21,14 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFil
 from prefect.logging import get_logger
 from prefect.runner import Runner
 
-from deployments import forked_runs
+from deployments import prefect_compat
+from deployments.prefect_api import require_api_url
 from flows.promotion import promote_release
 from flows.sweeper import approval_sweeper
 
 EVENT = "registry.image.pushed"
+# What the fork server imports once, before it forks any run (see prefect_compat.fork_runs).
+PRELOAD = ["deployments.warm_start", "flows.promotion", "flows.sweeper"]
 logger = get_logger("promoter.serve")
 TRIGGER_PARAMETERS = {
     "image": "{{ event.resource['promoter.image'] }}",
@@ -64,7 +67,10 @@ def deployments(sweep_seconds: float = 60.0) -> list[tuple[Flow[..., Any], dict[
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; each run is a fork of a process that imported the flows once."""
-    forked_runs.install()
+    require_api_url("serve")
+    prefect_compat.warn_about(prefect_compat.check())
+    if not prefect_compat.fork_runs(PRELOAD):
+        logger.warning("runs start as fresh interpreters (3-5 s each) instead of warm forks")
     runner = Runner(name="promoter", limit=args.limit, pause_on_shutdown=True)
     ids = [cast(UUID, runner.add_flow(flow, **options)) for flow, options in deployments(args.sweep_seconds)]
     with contextlib.suppress(KeyboardInterrupt):
@@ -87,9 +93,8 @@ async def wake_on_scheduled(runner: Runner, ids: list[UUID]) -> None:
     each one the runner polls at once. Its own poll (`PREFECT_RUNNER_POLL_FREQUENCY`) carries on beside
     this, so a run is still picked up while the event stream is down or the runner is at its limit.
     """
-    poll_now = getattr(runner, "_get_and_submit_flow_runs", None)
-    if poll_now is None:  # a Prefect without it: the runner's poll alone picks runs up
-        logger.warning("this Prefect's runner cannot be asked to poll; runs start at its next poll")
+    poll_now = prefect_compat.poll_now(runner)
+    if poll_now is None:  # a Prefect without it: the runner's poll alone picks runs up (warned at start)
         return
     wanted = EventFilter(
         event=EventNameFilter(name=["prefect.flow-run.Scheduled"]),

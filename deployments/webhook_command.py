@@ -56,6 +56,7 @@ def banner(url: str, enabled: Mapping[Sender, Auth]) -> str:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from deployments.prefect_api import require_api_url
     from deployments.webhook import PrefectEmitter, create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             f"no sender is enabled: set {ENV_PREFIX}GITHUB_SECRET, {ENV_PREFIX}GENERIC_SECRET, "
             f"{ENV_PREFIX}HARBOR_TOKEN, {ENV_PREFIX}PATH_TOKEN or {ENV_PREFIX}HEADER"
         )
-    emitter = PrefectEmitter()
+    emitter = PrefectEmitter(require_api_url("webhook"))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.bind((host, args.port))  # listening before the banner: the printed port is the real one

@@ -30,12 +30,12 @@ def test_prefect_clients_share_one_verifying_context_and_the_engine_modules_are_
         """
         import sys
         before = set(sys.modules)
-        from deployments import warm_start
+        from deployments import prefect_compat, warm_start
         from prefect.client.orchestration import SyncPrefectClient
         one = SyncPrefectClient("http://127.0.0.1:9/api")
         two = SyncPrefectClient("http://127.0.0.1:9/api")
         print(one._client._transport._pool._ssl_context is two._client._transport._pool._ssl_context)
-        print(all(m in sys.modules and m not in before for m in warm_start.LAZY_IMPORTS))
+        print(all(m in sys.modules and m not in before for m in prefect_compat.LAZY_IMPORTS))
         """,
         tmp_path,
     )
@@ -46,13 +46,14 @@ def test_an_unverified_context_is_never_shared_with_verifying_clients(tmp_path: 
     out = _run(
         """
         import ssl
-        from deployments import warm_start
+        import certifi
+        from deployments import prefect_compat, warm_start
         from prefect.client import orchestration
-        shared = orchestration.ssl.create_default_context(cafile=warm_start.certifi.where())
+        shared = orchestration.ssl.create_default_context(cafile=certifi.where())
         loose = orchestration.ssl.create_default_context()
         loose.check_hostname = False
         loose.verify_mode = ssl.CERT_NONE
-        again = orchestration.ssl.create_default_context(cafile=warm_start.certifi.where())
+        again = orchestration.ssl.create_default_context(cafile=certifi.where())
         print(shared is again, loose is not shared, again.verify_mode == ssl.CERT_REQUIRED, again.check_hostname)
         """,
         tmp_path,
