@@ -17,13 +17,16 @@ from collections.abc import Callable
 from typing import Any
 
 from promoter.sandbox.accounting import RateLimits
-from promoter.sandbox.forge import Account, Forge, PullRequest, Repository, Status
+from promoter.sandbox.forge import WEB_COMMITTER, Account, Forge, PullRequest, Repository, Status
 from promoter.sandbox.gitrepo import CommitInfo
 
 DOCS = "https://docs.github.com/rest"
 V2026 = "2026-03-10"
 SEARCH_LIMIT = 30  # per minute for a token (docs.github.com/rest/search/search#rate-limit)
 Computing = Callable[[Repository, PullRequest], bool]
+# What GitHub reports for a commit nobody signed (PyGithub's recorded compare, tests/ReplayData/
+# Repository.testCompare.txt; `verified_at` is required by the description since 2024).
+UNSIGNED = {"verified": False, "reason": "unsigned", "signature": None, "payload": None, "verified_at": None}
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -393,18 +396,33 @@ class Shapes:
                 "committer": person(info.committer.name, info.committer.email, info.committer_date),
                 "message": info.message.rstrip("\n"),
                 "comment_count": 0,
+                "verification": UNSIGNED,
                 "tree": {
                     "sha": info.tree,
                     "url": f"{self.api}/repos/{repo.owner}/{repo.name}/git/trees/{info.tree}",
                 },
             },
-            "author": {},
-            "committer": {},
+            "author": self._account_of(info.author.email),
+            "committer": self._account_of(info.committer.email),
             "parents": [
-                {"sha": p, "url": f"{self.api}/repos/{repo.owner}/{repo.name}/commits/{p}"}
+                {
+                    "sha": p,
+                    "url": f"{self.api}/repos/{repo.owner}/{repo.name}/commits/{p}",
+                    "html_url": f"{self.web}/{repo.owner}/{repo.name}/commit/{p}",
+                }
                 for p in info.parents
             ],
         }
+
+    def _account_of(self, email: str) -> dict[str, Any]:
+        """The account a commit e-mail belongs to, as GitHub links them: a sandbox user, `web-flow` for
+        commits GitHub makes itself (merges). For an e-mail no account claims GitHub answers null; this
+        sends the description's other allowed form, `empty-object`, because openapi-core rejects null
+        under `nullable` with `oneOf`."""
+        if email == WEB_COMMITTER.email:
+            return self.simple_user("web-flow")
+        login, _, domain = email.partition("@")
+        return self.simple_user(login) if domain == "users.noreply.sandbox.local" else {}
 
     def git_ref(self, repo: Repository, branch: str, sha: str) -> dict[str, Any]:
         api = f"{self.api}/repos/{repo.owner}/{repo.name}"
