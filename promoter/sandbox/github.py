@@ -38,7 +38,7 @@ SUPPORTED_VERSIONS = ("2026-03-10", "2022-11-28")
 DEFAULT_VERSION = "2022-11-28"
 # docs.github.com/rest/commits/statuses#create-a-commit-status: "a limit of 1000 statuses per sha and
 # context within a repository. Attempts to create more than 1000 statuses will result in a validation
-# error." The body, from a recorded 422 (confluentinc's semaphore tests): `errors` is a string.
+# error." The body, a real 422 kept in a public test suite (RepositoryHub): `errors` is a string.
 STATUS_CAP = 1000
 STATUS_CAP_ERROR = "Validation failed: This SHA and context has reached the maximum number of statuses."
 # GitHub's 405 when the base moved under a merge (NixOS/nixpkgs-merge-bot#179, quipper/monorepo-deploy-
