@@ -40,7 +40,20 @@ TOKEN = "sandbox-token"  # noqa: S105 - the sandbox's documented default
 
 def start_sandbox(root: Path) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "promoter.cli", "sandbox", "--root", str(root), "--port", "0", "--seed-demo"],
+        # Merges are timed right after each PR is opened: GitHub's mergeability wait is not what is measured.
+        [
+            sys.executable,
+            "-m",
+            "promoter.cli",
+            "sandbox",
+            "--root",
+            str(root),
+            "--port",
+            "0",
+            "--seed-demo",
+            "--mergeability-delay",
+            "0",
+        ],
         cwd=PROJECT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

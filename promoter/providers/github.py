@@ -1,7 +1,18 @@
-"""GitHub and GitHub Enterprise Server: REST v3 for most things, GraphQL for auto-merge."""
+"""GitHub and GitHub Enterprise Server: REST v3 for most things, GraphQL for auto-merge.
+
+Two things GitHub does that a client must live with (sources in docs/sandbox.md):
+
+- it computes a pull request's mergeability in the background, so right after a PR is opened or a branch
+  moves, `mergeable` is null, a merge answers 405 "Base branch was modified" and enabling auto-merge fails
+  with "... is in unstable status": `merge` and `set_auto_merge` wait until GitHub knows, then try again;
+- the API version is pinned to 2022-11-28 because 2026-03-10 drops `merge_commit_sha` from pull requests,
+  which `merged_pull_request_for` needs to tell a PR's own merge commit from a commit it merely contains.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from promoter.errors import ProviderError
@@ -9,7 +20,12 @@ from promoter.providers.base import CommitStatus, MergeMethod, PullRequest, Stat
 from promoter.providers.http import ForgeClient, HTTPProvider
 
 PERMISSIONS = "'contents: write', 'pull-requests: write' and 'statuses: write' (or the 'repo' scope)"
+API_VERSION = "2022-11-28"
 _GRAPHQL_METHOD = {"merge": "MERGE", "squash": "SQUASH", "rebase": "REBASE"}
+MERGEABILITY_WAIT = 60.0
+"""How long `merge` and `set_auto_merge` wait for GitHub to compute a PR's mergeability; clients in the
+wild wait from 5 s (not always enough) to a minute (ksimback/hermes-ecosystem#217)."""
+_COMPUTING = ("Base branch was modified", "is in unstable status", "is in unknown status")
 
 
 class GitHubProvider(HTTPProvider):
@@ -21,12 +37,13 @@ class GitHubProvider(HTTPProvider):
         self, api_url: str, graphql_url: str, owner: str, name: str, token: str, **client: Any
     ) -> None:
         self.owner, self.name = owner, name
+        self._sleep: Callable[[float], None] = client.get("sleep", time.sleep)
         self.repository = f"{owner}/{name}"
         self._graphql_url = graphql_url
         headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28",
+            "X-GitHub-Api-Version": API_VERSION,
             "User-Agent": "promoter",
         }
         self.client = ForgeClient(
@@ -58,7 +75,27 @@ class GitHubProvider(HTTPProvider):
         return None
 
     def get_pull_request(self, number: int) -> PullRequest:
-        return _pull(self.client.request("GET", f"{self._repo}/pulls/{number}", route="get pull").data)
+        return _pull(self._pull_data(number))
+
+    def _pull_data(self, number: int) -> Any:
+        return self.client.request("GET", f"{self._repo}/pulls/{number}", route="get pull").data
+
+    def _await_mergeability(self, number: int, deadline: float) -> bool:
+        """Re-read the PR until GitHub has computed whether it merges; False if it is closed or time is up.
+
+        GitHub's own advice: "After giving the job time to complete, resubmit the request"
+        (docs.github.com/rest/pulls/pulls#get-a-pull-request)."""
+        delay = 0.25
+        while True:
+            data = _object(self._pull_data(number))
+            if data.get("state") != "open":
+                return False
+            if data.get("mergeable") is not None:
+                return True
+            if time.monotonic() + delay > deadline:
+                return False
+            self._sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def upsert_pull_request(self, branch: str, base: str, title: str, body: str) -> PullRequest:
         existing = self.find_pull_request(branch, base)
@@ -99,6 +136,24 @@ class GitHubProvider(HTTPProvider):
         else:
             query = "mutation($id: ID!) { disablePullRequestAutoMerge(input: {pullRequestId: $id}) { clientMutationId } }"
             variables = {"id": pr.node_id}
+        deadline = time.monotonic() + MERGEABILITY_WAIT
+        while True:
+            text = self._graphql_errors(query, variables)
+            if text is None:
+                return
+            if not (enabled and _computing(text) and self._await_mergeability(pr.number, deadline)):
+                break
+        hint = (
+            "GitHub had not finished computing whether the PR merges; try again later"
+            if _computing(text)
+            else "turn on 'Allow auto-merge' in the repository settings"
+        )
+        raise ProviderError(
+            f"could not {'enable' if enabled else 'disable'} auto-merge on PR #{pr.number}: {text}; {hint}"
+        )
+
+    def _graphql_errors(self, query: str, variables: dict[str, Any]) -> str | None:
+        """Run a mutation; the errors GitHub answered, as one line, or None when it went through."""
         response = self.client.request(
             "POST",
             self._graphql_url,
@@ -106,33 +161,40 @@ class GitHubProvider(HTTPProvider):
             route="graphql auto-merge",
         )
         errors = response.data.get("errors") if isinstance(response.data, dict) else None
-        if errors:
-            listed = errors if isinstance(errors, list) else [errors]
-            text = "; ".join(
-                str(error.get("message", error) if isinstance(error, dict) else error) for error in listed
-            )[:500]
-            raise ProviderError(
-                f"could not {'enable' if enabled else 'disable'} auto-merge on PR #{pr.number}: {text}; "
-                "turn on 'Allow auto-merge' in the repository settings"
-            )
+        if not errors:
+            return None
+        listed = errors if isinstance(errors, list) else [errors]
+        return "; ".join(
+            str(error.get("message", error) if isinstance(error, dict) else error) for error in listed
+        )[:500]
 
     def merge(self, pr: PullRequest, method: MergeMethod) -> PullRequest:
+        """Merge the head we read first; a 405 while GitHub computes mergeability is waited out, a moved
+        head (409) or a failing check is not."""
         current = self.get_pull_request(pr.number)
         if current.state == "merged":
             return current
-        response = self.client.request(
-            "PUT",
-            f"{self._repo}/pulls/{pr.number}/merge",
-            json_body={"merge_method": method, "sha": current.head_sha},
-            route="merge pull",
-            ok=(200, 405, 409),
-        )
-        if response.status != 200:
-            merged = self.get_pull_request(pr.number)
-            if merged.state == "merged":  # a retried request that had already gone through
-                return merged
-            raise ProviderError(f"GitHub refused to merge PR #{pr.number}: {_message(response.data)}")
-        return self.get_pull_request(pr.number)
+        deadline = time.monotonic() + MERGEABILITY_WAIT
+        while True:
+            response = self.client.request(
+                "PUT",
+                f"{self._repo}/pulls/{pr.number}/merge",
+                json_body={"merge_method": method, "sha": current.head_sha},
+                route="merge pull",
+                ok=(200, 405, 409),
+            )
+            if response.status == 200:
+                return self.get_pull_request(pr.number)
+            data = _object(self._pull_data(pr.number))
+            if _pull(data).state == "merged":  # a retried request that had already gone through
+                return _pull(data)
+            message = _message(response.data)
+            pending = data.get("state") == "open" and data.get("mergeable") is None
+            if response.status != 405 or not (pending or _computing(message)):
+                break
+            if not self._await_mergeability(pr.number, deadline):
+                break
+        raise ProviderError(f"GitHub refused to merge PR #{pr.number}: {message}")
 
     def merged_pull_request_for(self, commit: str) -> PullRequest | None:
         for item in self.client.paginate(f"{self._repo}/commits/{commit}/pulls", {}, "pulls of commit"):
@@ -207,7 +269,28 @@ def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _computing(text: str) -> bool:
+    """Whether GitHub's refusal means "not computed yet" rather than "no"."""
+    return any(sign in text for sign in _COMPUTING)
+
+
 def _message(data: Any) -> str:
-    if isinstance(data, dict):
-        return str(data.get("message") or data.get("errors") or "no details")
-    return "no details"
+    """GitHub's `message` with its `errors`, which say what was wrong ("Validation Failed" alone does not):
+    a list of objects (`{"resource": "PullRequest", "field": "head", "code": "invalid"}`) or a string."""
+    if not isinstance(data, dict):
+        return "no details"
+    message = str(data.get("message") or "")
+    errors = data.get("errors")
+    if isinstance(errors, str):
+        details = [errors]
+    elif isinstance(errors, list):
+        details = [
+            str(e.get("message") or " ".join(str(e[k]) for k in ("field", "code") if e.get(k)))
+            if isinstance(e, dict)
+            else str(e)
+            for e in errors
+        ]
+    else:
+        details = []
+    text = ": ".join(part for part in [message, "; ".join(d for d in details if d)] if part)
+    return " ".join(text.split())[:500] or "no details"

@@ -3,7 +3,9 @@
 - Connection errors and 5xx are retried with exponential backoff and jitter (tenacity). A request that
   creates something is safe to retry because every caller reconciles: it reads before it writes.
 - 429, and 403 with `retry-after` or an exhausted budget (GitHub's secondary limits), wait for as long as
-  the forge asks, up to `max_wait`; beyond that the error says so instead of hanging a pipeline.
+  the forge asks, up to `max_wait`; beyond that the error says so instead of hanging a pipeline. A limit
+  that names no wait and leaves budget waits a minute, as GitHub's docs ask ("Otherwise, wait for at
+  least one minute before retrying", docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api).
 - GETs remember their `ETag` and send `If-None-Match`; a `304` is answered from memory and, on GitHub,
   costs nothing against the rate limit. So polling an unchanged status is free.
 - 401, 403 and 404 fail at once with a message that says which permission or repository is missing.
@@ -218,7 +220,7 @@ class ForgeClient:
         if status == 429 or (
             status == 403 and (retry_after is not None or exhausted or "rate limit" in message)
         ):
-            wait = retry_after if retry_after is not None else self._until_reset()
+            wait = retry_after if retry_after is not None else self._until_reset() if exhausted else 60.0
             if wait > self.max_wait:
                 raise ProviderRateLimitError(
                     f"{self.describe}: rate limited on {route}; the forge asks to wait {wait:.0f} s, "
@@ -269,6 +271,8 @@ def _error_message(response: httpx.Response) -> str:
         return response.reason_phrase or "no details"
     if isinstance(body, dict):
         text = str(body.get("message") or body.get("Message") or body.get("errors") or "no details")
+        if isinstance(body.get("errors"), str) and body["errors"] not in text:
+            text += f": {body['errors']}"  # GitHub's 400 and some 422: "Bad Request" says little alone
         return " ".join(text.split())[:300]
     return "no details"
 

@@ -42,6 +42,7 @@ from promoter.sandbox.forge import Account, Forge, ForgeError, Kind
 from promoter.sandbox.git_http import is_git_path, run_backend, target
 from promoter.sandbox.github_graphql import GraphQL, subset_schema
 from promoter.sandbox.github_json import error as github_error
+from promoter.sandbox.github_mergeability import DEFAULT_DELAY
 from promoter.sandbox.gitrepo import GitError
 from promoter.sandbox.routing import BadRequest, Call, Personality, Reply, Route, Router
 from promoter.sandbox.scenario import Scenario, parse_scenario
@@ -101,6 +102,8 @@ class _RepoRequest(BaseModel):
 def _dumps(body: Any) -> bytes:
     if body is None:
         return b""
+    if isinstance(body, bytes):  # a diff or patch, already in its media type
+        return body
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -142,17 +145,19 @@ class SandboxApp:
         tokens: dict[str, str] | None = None,
         rate_limit: int = 5000,
         faults: FaultPlan | None = None,
+        mergeability_delay: float = DEFAULT_DELAY,
     ) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.forge = Forge(root, tokens)
+        self.rates = RateLimits(rate_limit)
         self.router = Router()
-        github.GitHub(self.forge).register(self.router)
+        self.github = github.GitHub(self.forge, self.rates, mergeability_delay)
+        self.github.register(self.router)
         azure_devops.AzureDevOps(self.forge).register(self.router)
         self.router.add("POST", "/api/graphql", self._graphql, "graphql")
         self.specs = Specs.load(specs, self.router.routes)
         self._subset_schema = subset_schema()
         self.faults = Faults(faults)
-        self.rates = RateLimits(rate_limit)
         self.stats = Stats()
         self.flux = FluxEmulator(self.forge, scenario)
 
@@ -214,13 +219,14 @@ class SandboxApp:
                     "The requested resource does not exist.", "ResourceNotFoundException", 404
                 )
                 return JSONResponse(missing.body, status_code=404)
-            return JSONResponse(github_error("Not Found"), status_code=405 if other_method else 404)
+            code = 405 if other_method else 404
+            return JSONResponse(github.with_status(code, github_error("Not Found")), status_code=code)
 
         body = await request.body()
         base_url = f"{request.url.scheme}://{request.url.netloc}"
         call = Call(method, path, params, request.query_params, request.headers, body, user, base_url)
         resource = "graphql" if personality == "graphql" else "core"
-        rated = personality != "azure"
+        rated = personality != "azure" and route.template != f"{github.PREFIX}/rate_limit"
         conditional = method == "GET" and "if-none-match" in request.headers
         if rated and not conditional and self.rates.exhausted(login, resource):
             self.stats.add(name, login, "counted")
@@ -234,12 +240,19 @@ class SandboxApp:
             return self._respond(reply, self.rates.headers(login, resource))
 
         reply = await self._handle(route, call)
+        if personality == "github":
+            github.with_status(reply.status, reply.body)
+            version = github.api_version(call)
+            if isinstance(version, str):  # GitHub names the version it served, never a refused one
+                reply.headers.setdefault("X-GitHub-Api-Version-Selected", version)
         content = _dumps(reply.body)
         self._check_response(route, call, reply, content)
         headers = dict(reply.headers)
         status = reply.status
         if method == "GET" and status == 200:
-            etag = '"' + hashlib.sha256(content).hexdigest()[:40] + '"'
+            # GitHub's JSON answers carry weak validators (`ETag: W/"..."`, PyGithub's recorded exchanges).
+            weak = "W/" if personality == "github" else ""
+            etag = weak + '"' + hashlib.sha256(content).hexdigest()[:40] + '"'
             headers["ETag"] = etag
             if conditional and _etag_matches(request.headers["if-none-match"], etag):
                 self.stats.add(route.name, login, "conditional")
@@ -254,16 +267,19 @@ class SandboxApp:
             content,
             status_code=status,
             headers=headers,
-            media_type=JSON_TYPE if reply.body is not None else None,
+            media_type=JSON_TYPE if reply.body is not None and not isinstance(reply.body, bytes) else None,
         )
 
     async def _handle(self, route: Route, call: Call) -> Reply:
-        error_reply = azure_devops.error_reply if route.personality == "azure" else github.error_reply
         try:
             if route.personality == "azure":
                 refused = azure_devops.check_api_version(call)
                 if refused is not None:
                     return refused
+            if route.personality == "github":
+                version = github.api_version(call)
+                if isinstance(version, Reply):
+                    return version
             if call.body.strip():
                 call.json()
             problem = self._check_request(route, call)
@@ -273,7 +289,9 @@ class SandboxApp:
                 return Reply(422, github_error(f"Invalid request.\n\n{problem}"))
             return await route.handler(call)
         except (ForgeError, BadRequest) as exc:
-            return error_reply(exc, route.template)
+            if route.personality == "azure":
+                return azure_devops.error_reply(exc, route.template)
+            return github.error_reply(exc, route.name)
         except GitError as exc:
             log.exception("git failed while serving %s", route.name)
             if route.personality == "azure":
@@ -290,14 +308,19 @@ class SandboxApp:
         return None
 
     def _check_response(self, route: Route, call: Call, reply: Reply, content: bytes) -> None:
+        if isinstance(reply.body, bytes):
+            return  # a diff or patch: the description has no schema for those media types
         if route.personality == "github" and content:
-            self.specs.github_response(route, call.path.removeprefix(github.PREFIX), reply.status, content)
+            path = call.path.removeprefix(github.PREFIX)
+            version = github.selected_version(call)
+            patched = None if version == github.DEFAULT_VERSION else version
+            self.specs.github_response(route, path, reply.status, content, patched)
         elif route.personality == "azure" and reply.body is not None:
             self.specs.azure_response(route, reply.status, reply.body)
 
     def _respond(self, reply: Reply, headers: dict[str, str]) -> Response:
         return Response(
-            _dumps(reply.body),
+            _dumps(github.with_status(reply.status, reply.body)),
             status_code=reply.status,
             headers={**reply.headers, **headers},
             media_type=JSON_TYPE,
@@ -316,7 +339,7 @@ class SandboxApp:
         return self._respond(Reply(401, github_error(message)), {})
 
     async def _fault(self, rule: FaultRule, personality: Personality, send: Send) -> Response:
-        retry = {"retry-after": str(rule.retry_after)}
+        retry = {} if rule.retry_after is None else {"retry-after": str(rule.retry_after)}
         if rule.kind == "drop":
             await send(
                 {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]}
@@ -374,7 +397,8 @@ class SandboxApp:
 
         def run() -> tuple[dict[str, Any], list[str]]:
             schema = self.specs.graphql_schema() or self._subset_schema
-            return GraphQL(self.forge, call.base_url, call.user.login).execute(schema, data)
+            graphql = GraphQL(self.forge, call.base_url, call.user.login, self.github.mergeability.computing)
+            return graphql.execute(schema, data)
 
         out, violations = await github.blocking(run)
         for violation in violations:

@@ -14,6 +14,7 @@ from typing import Any
 from promoter.errors import PromoterError
 from promoter.network import loopback
 from promoter.sandbox.forge import BOT_TOKEN, DEFAULT_TOKENS, Repository
+from promoter.sandbox.github_mergeability import DEFAULT_DELAY as MERGEABILITY_DELAY
 
 TOKEN_ENV = "PROMOTER_SANDBOX_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 DEFAULT_ROOT = Path(".promoter/sandbox")
@@ -43,6 +44,14 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--specs", type=Path, help="API descriptions folder (default: $PROMOTER_SPECS_DIR or ../shared/specs)"
     )
+    parser.add_argument(
+        "--mergeability-delay",
+        type=float,
+        default=MERGEABILITY_DELAY,
+        metavar="SECONDS",
+        help="how long a GitHub pull request's mergeability stays unknown after it or its branches move "
+        f"(default: {MERGEABILITY_DELAY:g}; 0 turns it off)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -71,7 +80,16 @@ def run(args: argparse.Namespace) -> int:
     tokens = dict(DEFAULT_TOKENS)
     if os.environ.get(TOKEN_ENV):
         tokens[os.environ[TOKEN_ENV]] = tokens.pop(BOT_TOKEN)
-    app = SandboxApp(args.root, specs=specs, scenario=scenario, tokens=tokens, faults=faults)
+    if args.mergeability_delay < 0:
+        raise PromoterError(f"--mergeability-delay {args.mergeability_delay:g} must not be negative")
+    app = SandboxApp(
+        args.root,
+        specs=specs,
+        scenario=scenario,
+        tokens=tokens,
+        faults=faults,
+        mergeability_delay=args.mergeability_delay,
+    )
     repos = seed_demo(app.forge) if args.seed_demo else app.forge.repos()
     try:
         sock = listen(host, args.port)  # listening before the banner: early clients wait rather than fail

@@ -9,12 +9,14 @@ Rules (YAML or JSON, from `--faults FILE` or `PUT /_sandbox/faults` at run time)
         kind: error              # error | rate_limit | secondary | latency | drop
         rate: 0.2                # probability per matching request (default 1)
         status: 502              # for `error` (default 502)
-        retry_after: 1           # seconds, for rate_limit and secondary (default 1)
+        retry_after: 1           # seconds, for rate_limit and secondary (default 1; null: no header)
         latency: 0.05            # seconds, for latency
 
 `rate_limit` answers 429 with `retry-after`; `secondary` answers GitHub's secondary-rate-limit 403 (with its
-message and `retry-after`); `drop` closes the connection without a complete response. Latency rules add up;
-of the other kinds, the first rule that fires wins.
+message and `retry-after`, or without it when `retry_after` is null, since GitHub sends it only sometimes:
+"If the retry-after response header is present ... Otherwise, wait for at least one minute",
+docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api); `drop` closes the connection
+without a complete response. Latency rules add up; of the other kinds, the first rule that fires wins.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class FaultRule(BaseModel):
     kind: Literal["error", "rate_limit", "secondary", "latency", "drop"]
     rate: float = Field(default=1.0, ge=0.0, le=1.0)
     status: int = Field(default=502, ge=500, le=599)
-    retry_after: int = Field(default=1, ge=0, le=3600)
+    retry_after: int | None = Field(default=1, ge=0, le=3600)
     latency: float = Field(default=0.0, ge=0.0, le=60.0)
 
     def matches(self, method: str, path: str, template: str) -> bool:

@@ -2,7 +2,13 @@
 
 Only the calls a promoter makes (REFERENCE.md section 3), each with GitHub's status codes and messages for
 the cases a client must handle: 404 unknown repository, 422 duplicate pull request or invalid state,
-405 not mergeable, 409 head moved.
+405 not mergeable, 409 head moved. Where GitHub is less convenient than its examples suggest, so is this
+personality; each such behaviour names its source here or in docs/sandbox.md:
+
+- `X-GitHub-Api-Version` is checked and answered with `X-GitHub-Api-Version-Selected` (`api_version`);
+- `GET /pulls?head=<branch>` without `owner:` ignores the filter (`list_pulls`);
+- mergeability is unknown for a moment after a pull request or its branches move (github_mergeability.py);
+- error bodies carry the operation's `documentation_url` and `status`, as GitHub's do since 2023.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from urllib.parse import urlencode
 
 import anyio.to_thread
 
+from promoter.sandbox.accounting import RateLimits
 from promoter.sandbox.forge import Forge, ForgeError, MergeMethod, PullRequest, Repository
-from promoter.sandbox.github_json import Shapes, error, validation_failed
+from promoter.sandbox.github_json import DOCS, Shapes, error, validation_failed
+from promoter.sandbox.github_mergeability import DEFAULT_DELAY, Mergeability
 from promoter.sandbox.gitrepo import is_branch_name
 from promoter.sandbox.routing import BadRequest, Call, Reply, Router
 
@@ -22,31 +30,108 @@ PREFIX = "/api/v3"
 STATUS_STATES = ("error", "failure", "pending", "success")
 T = TypeVar("T")
 
+# Newest first. docs.github.com/rest/about-the-rest-api/api-versions: 2026-03-10 was released on
+# 10 Mar 2026 (r-lib/gh#230: "The current X-GitHub-Api-Version is 2026-03-10") and the previous version
+# stays supported for at least 24 more months; a 2026 capture of api.github.com lists exactly these two.
+SUPPORTED_VERSIONS = ("2026-03-10", "2022-11-28")
+# "Requests without the X-GitHub-Api-Version header will default to use the 2022-11-28 version."
+DEFAULT_VERSION = "2022-11-28"
+# docs.github.com/rest/commits/statuses#create-a-commit-status: "a limit of 1000 statuses per sha and
+# context within a repository. Attempts to create more than 1000 statuses will result in a validation
+# error." The body, a real 422 kept in a public test suite (RepositoryHub): `errors` is a string.
+STATUS_CAP = 1000
+STATUS_CAP_ERROR = "Validation failed: This SHA and context has reached the maximum number of statuses."
+# GitHub's 405 when the base moved under a merge (NixOS/nixpkgs-merge-bot#179, quipper/monorepo-deploy-
+# actions#492) or the mergeability is not computed yet (KnpLabs/php-github-api#497, kubernetes/contrib#141).
+BASE_MODIFIED = "Base branch was modified. Review and try the merge again."
+# docs.github.com/rest/using-the-rest-api/media-types: `diff` and `patch` for pull requests and comparisons.
+DIFF_TYPES = {"diff": "application/vnd.github.diff", "patch": "application/vnd.github.patch"}
+
 
 async def blocking(function: Callable[[], T]) -> T:
     """Run forge work that shells out to git off the event loop."""
     return await anyio.to_thread.run_sync(function)
 
 
-def error_reply(exc: ForgeError | BadRequest, template: str) -> Reply:
-    """GitHub's error bodies: `message` and `documentation_url`, plus `errors` on 422."""
+def error_reply(exc: ForgeError | BadRequest, route: str) -> Reply:
+    """GitHub's error bodies: `message`, the operation's `documentation_url`, plus `errors` on 422.
+
+    `route` is the route's name (`PUT /api/v3/repos/{owner}/{repo}/pulls/{pull_number}/merge`); the
+    `status` member is added to every GitHub error on the way out (`with_status`)."""
+    docs = documentation_url(route)
     if isinstance(exc, BadRequest):
         if exc.code == "malformed":
-            return Reply(400, error(exc.message))
-        return Reply(422, validation_failed(_resource(template), exc.code, exc.field, exc.message))
+            return Reply(400, error(exc.message, docs))
+        return Reply(422, validation_failed(_resource(route), exc.code, exc.field, exc.message, docs))
     if exc.kind == "not_found":
-        return Reply(404, error(exc.message))
+        return Reply(404, error(exc.message, docs))
     if exc.kind in ("invalid", "exists"):
         code = "already_exists" if exc.kind == "exists" and exc.field == "name" else "custom"
-        return Reply(422, validation_failed(_resource(template), code, exc.field, exc.message))
+        return Reply(422, validation_failed(_resource(route), code, exc.field, exc.message, docs))
     if exc.kind == "not_mergeable":
-        return Reply(405, error(exc.message))
-    return Reply(409, error(exc.message))
+        return Reply(405, error(exc.message, docs))
+    if exc.kind == "conflict":  # the base kept moving under the merge: GitHub answers 405, not 409
+        return Reply(405, error(BASE_MODIFIED, docs))
+    return Reply(409, error(exc.message, docs))
 
 
-def _resource(template: str) -> str:
+def documentation_url(route: str) -> str:
+    """The operation's `externalDocs` URL in GitHub's description, which GitHub's own errors carry."""
+    method, _, template = route.partition(" ")
+    anchor = OPERATION_DOCS.get(f"{method} {template.removeprefix(PREFIX)}")
+    return f"{DOCS}/{anchor}" if anchor else DOCS
+
+
+def with_status(status: int, body: Any) -> Any:
+    """GitHub's error bodies repeat the HTTP status as a string (`"status": "422"`), as every capture
+    since 2023 shows (e.g. NixOS/nixpkgs-merge-bot#179); `basic-error` in the description lists it."""
+    if status >= 400 and isinstance(body, dict) and "documentation_url" in body:
+        body.setdefault("status", str(status))
+    return body
+
+
+def api_version(call: Call) -> str | Reply:
+    """The version a request selects, or GitHub's 400 for one it does not support.
+
+    The body is GitHub's, where `errors` is a string, not a list. From a 2026 capture of api.github.com:
+    `{"message":"Bad Request","errors":"The version you specified in the \\"X-GitHub-API-Version\\"
+    request header, \\"1999-01-01\\", is not a supported version. The following versions are currently
+    supported: \\"2026-03-10\\" (most recent) and \\"2022-11-28\\".", ... "status":"400"}`;
+    expipiplus1/update-nix-fetchgit#79 quotes the same sentence for "v3". The value is compared
+    case-insensitively, ignoring white space; an empty header selects the default.
+    """
+    raw = call.headers.get("x-github-api-version")
+    if raw is None or not raw.strip():
+        return DEFAULT_VERSION
+    wanted = "".join(raw.split()).lower()
+    if wanted in SUPPORTED_VERSIONS:
+        return wanted
+    newest, *others = SUPPORTED_VERSIONS
+    listed = " and ".join([f'"{newest}" (most recent)', *(f'"{v}"' for v in others)])
+    message = (
+        f'The version you specified in the "X-GitHub-API-Version" request header, "{raw}", is not a '
+        f"supported version. The following versions are currently supported: {listed}."
+    )
+    return Reply(400, error("Bad Request", DOCS, errors=message))
+
+
+def selected_version(call: Call) -> str:
+    chosen = api_version(call)
+    return chosen if isinstance(chosen, str) else DEFAULT_VERSION
+
+
+def _wanted_media(call: Call) -> str | None:
+    """`diff` or `patch` when the client asked for that media type (also the older `v3.diff` form)."""
+    accept = call.headers.get("accept", "")
+    for kind in DIFF_TYPES:
+        if f"application/vnd.github.{kind}" in accept or f"application/vnd.github.v3.{kind}" in accept:
+            return kind
+    return None
+
+
+def _resource(route: str) -> str:
     for part, name in (("/statuses", "Status"), ("/pulls", "PullRequest"), ("/protection", "Branch")):
-        if part in template:
+        if part in route:
             return name
     return "Repository"
 
@@ -87,17 +172,49 @@ def _page(call: Call, items: list[T]) -> tuple[list[T], dict[str, str]]:
     return chunk, ({"Link": ", ".join(links)} if links else {})
 
 
-class GitHub:
-    """Routes of the GitHub personality, bound to one forge."""
+OPERATION_DOCS = {
+    "GET /user": "users/users#get-the-authenticated-user",
+    "POST /user/repos": "repos/repos#create-a-repository-for-the-authenticated-user",
+    "POST /orgs/{org}/repos": "repos/repos#create-an-organization-repository",
+    "GET /rate_limit": "rate-limit/rate-limit#get-rate-limit-status-for-the-authenticated-user",
+    "GET /repos/{owner}/{repo}": "repos/repos#get-a-repository",
+    "GET /repos/{owner}/{repo}/pulls": "pulls/pulls#list-pull-requests",
+    "POST /repos/{owner}/{repo}/pulls": "pulls/pulls#create-a-pull-request",
+    "GET /repos/{owner}/{repo}/pulls/{pull_number}": "pulls/pulls#get-a-pull-request",
+    "PATCH /repos/{owner}/{repo}/pulls/{pull_number}": "pulls/pulls#update-a-pull-request",
+    "GET /repos/{owner}/{repo}/pulls/{pull_number}/merge": "pulls/pulls#check-if-a-pull-request-has-been-merged",
+    "PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge": "pulls/pulls#merge-a-pull-request",
+    "POST /repos/{owner}/{repo}/statuses/{sha}": "commits/statuses#create-a-commit-status",
+    "GET /repos/{owner}/{repo}/statuses/{sha}": "commits/statuses#list-commit-statuses-for-a-reference",
+    "GET /repos/{owner}/{repo}/commits/{ref:path}/statuses": "commits/statuses#list-commit-statuses-for-a-reference",
+    "GET /repos/{owner}/{repo}/commits/{ref:path}/status": "commits/statuses#get-the-combined-status-for-a-specific-reference",
+    "GET /repos/{owner}/{repo}/commits/{ref}": "commits/commits#get-a-commit",
+    "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls": "commits/commits#list-pull-requests-associated-with-a-commit",
+    "GET /repos/{owner}/{repo}/compare/{basehead:path}": "commits/commits#compare-two-commits",
+    "GET /repos/{owner}/{repo}/git/ref/{ref:path}": "git/refs#get-a-reference",
+    "GET /repos/{owner}/{repo}/branches/{branch:path}/protection": "branches/branch-protection#get-branch-protection",
+    "PUT /repos/{owner}/{repo}/branches/{branch:path}/protection": "branches/branch-protection#update-branch-protection",
+    "DELETE /repos/{owner}/{repo}/branches/{branch:path}/protection": "branches/branch-protection#delete-branch-protection",
+}
+"""Route name to the anchor of its `externalDocs` URL in GitHub's description (checked by a test)."""
 
-    def __init__(self, forge: Forge) -> None:
+
+class GitHub:
+    """Routes of the GitHub personality, bound to one forge and its rate budgets."""
+
+    def __init__(
+        self, forge: Forge, rates: RateLimits | None = None, mergeability_delay: float = DEFAULT_DELAY
+    ) -> None:
         self.forge = forge
+        self.rates = rates or RateLimits()
+        self.mergeability = Mergeability(forge, mergeability_delay)
 
     def register(self, router: Router) -> None:
         routes: list[tuple[str, str, Any]] = [
             ("GET", "/user", self.get_user),
             ("POST", "/user/repos", self.create_user_repo),
             ("POST", "/orgs/{org}/repos", self.create_org_repo),
+            ("GET", "/rate_limit", self.rate_limit),
             ("GET", "/repos/{owner}/{repo}", self.get_repo),
             ("GET", "/repos/{owner}/{repo}/pulls", self.list_pulls),
             ("POST", "/repos/{owner}/{repo}/pulls", self.create_pull),
@@ -120,6 +237,9 @@ class GitHub:
         for method, template, handler in routes:
             router.add(method, template, handler, "github", prefix=PREFIX)
 
+    def _shapes(self, call: Call) -> Shapes:
+        return Shapes(call.base_url, selected_version(call), self.mergeability.computing)
+
     def _repo(self, call: Call) -> Repository:
         return self.forge.repo("github", call.params["owner"], call.params["repo"])
 
@@ -132,13 +252,13 @@ class GitHub:
         return repo, self.forge.pull(repo, number)
 
     async def _pull_json(self, call: Call, repo: Repository, pr: PullRequest, status: int = 200) -> Reply:
-        shapes = Shapes(call.base_url)
+        shapes = self._shapes(call)
         return Reply(status, await blocking(lambda: shapes.pull_request(self.forge, repo, pr)))
 
     # -- users and repositories -------------------------------------------------------------------------
 
     async def get_user(self, call: Call) -> Reply:
-        return Reply(200, Shapes(call.base_url).public_user(call.user.login))
+        return Reply(200, self._shapes(call).public_user(call.user.login))
 
     async def create_user_repo(self, call: Call) -> Reply:
         return await self._create_repo(call, call.user.login)
@@ -166,10 +286,15 @@ class GitHub:
             return repo
 
         repo = await blocking(create)
-        return Reply(201, Shapes(call.base_url).full_repository(repo))
+        return Reply(201, self._shapes(call).full_repository(repo))
+
+    async def rate_limit(self, call: Call) -> Reply:
+        """`GET /rate_limit`; the app does not count it ("Accessing this endpoint does not count against
+        your REST API rate limit", docs.github.com/rest/rate-limit/rate-limit)."""
+        return Reply(200, self._shapes(call).rate_limit(self.rates, call.user.login))
 
     async def get_repo(self, call: Call) -> Reply:
-        return Reply(200, Shapes(call.base_url).full_repository(self._repo(call)))
+        return Reply(200, self._shapes(call).full_repository(self._repo(call)))
 
     # -- pull requests ----------------------------------------------------------------------------------
 
@@ -181,13 +306,12 @@ class GitHub:
         head = call.query.get("head")
         base = call.query.get("base")
         pulls = [pr for pr in self.forge.pulls(repo) if state == "all" or pr.state == state]
-        if head:
-            owner, _, branch = head.rpartition(":")
-            pulls = [
-                pr
-                for pr in pulls
-                if pr.head_ref == branch and (not owner or owner.lower() == repo.owner.lower())
-            ]
+        # `head` must be `user:ref-name` (docs.github.com/rest/pulls/pulls#list-pull-requests); a bare
+        # branch name is ignored and every pull request comes back (PyGithub/PyGithub#1566, github/docs
+        # #16647: `?head=whatever` answers 30 PRs, crowdin/github-action#164).
+        if head and ":" in head:
+            owner, _, branch = head.partition(":")
+            pulls = [pr for pr in pulls if pr.head_ref == branch and owner.lower() == repo.owner.lower()]
         if base:
             pulls = [pr for pr in pulls if pr.base_ref == base]
         sort = call.query.get("sort", "created")
@@ -202,7 +326,7 @@ class GitHub:
         )
         pulls.sort(key=key, reverse=direction == "desc")
         chunk, headers = _page(call, pulls)
-        shapes = Shapes(call.base_url)
+        shapes = self._shapes(call)
         return Reply(200, [shapes.pull_request(self.forge, repo, pr, full=False) for pr in chunk], headers)
 
     async def create_pull(self, call: Call) -> Reply:
@@ -221,12 +345,34 @@ class GitHub:
         for what, value in (("head", branch), ("base", base)):
             if not is_branch_name(value):
                 raise BadRequest(f"{what} {value[:100]!r} is not a valid branch name", field=what)
+            if value not in repo.branches:  # GitHub names the field and says no more
+                docs = documentation_url(f"POST {PREFIX}/repos/{{owner}}/{{repo}}/pulls")
+                return Reply(422, validation_failed("PullRequest", "invalid", what, None, docs))
         pr = await blocking(lambda: self.forge.create_pull(repo, call.user.login, branch, base, title, body))
         return await self._pull_json(call, repo, pr, 201)
 
     async def get_pull(self, call: Call) -> Reply:
         repo, pr = self._pull(call)
+        media = _wanted_media(call)
+        if media is not None:
+            base = pr.base_sha_at_merge if pr.merged else repo.branches.get(pr.base_ref)
+            if base is None:
+                raise ForgeError("not_found", "Not Found")
+            return await self._diff(repo, media, base, pr.head_sha)
         return await self._pull_json(call, repo, pr)
+
+    async def _diff(self, repo: Repository, media: str, base: str, head: str) -> Reply:
+        """A real `git diff` (or `git format-patch`) from the merge base, as GitHub's three-dot view."""
+
+        def run() -> bytes:
+            git = self.forge.git(repo)
+            start = git.merge_base(base, head) or base
+            if media == "patch":
+                return git.git("format-patch", "--stdout", f"{start}..{head}").stdout
+            return git.git("diff", "--no-renames", start, head).stdout
+
+        text = await blocking(run)
+        return Reply(200, text, {"Content-Type": f"{DIFF_TYPES[media]}; charset=utf-8"})
 
     async def update_pull(self, call: Call) -> Reply:
         repo, pr = self._pull(call)
@@ -260,6 +406,8 @@ class GitHub:
         title = _string(data, "commit_title")
         message = _string(data, "commit_message")
         merge_method: MergeMethod = method  # type: ignore[assignment]
+        if self.mergeability.computing(repo, pr):
+            raise ForgeError("not_mergeable", BASE_MODIFIED)
         merged = await blocking(
             lambda: self.forge.merge(repo, pr.number, call.user.login, merge_method, sha, title, message)
         )
@@ -285,6 +433,9 @@ class GitHub:
         resolved = await blocking(lambda: self.forge.resolve(repo, sha))
         if resolved is None or (len(sha) != 40 and not resolved.startswith(sha)):
             raise ForgeError("invalid", f"No commit found for SHA: {sha}", field="sha")
+        if sum(s.context == context for s in self.forge.statuses(repo, resolved)) >= STATUS_CAP:
+            docs = documentation_url(f"POST {PREFIX}/repos/{{owner}}/{{repo}}/statuses/{{sha}}")
+            return Reply(422, error("Validation Failed", docs, errors=STATUS_CAP_ERROR))
         status = await blocking(
             lambda: self.forge.add_status(
                 repo, resolved, call.user.login, state, context, description, target_url
@@ -292,8 +443,8 @@ class GitHub:
         )
         return Reply(
             201,
-            Shapes(call.base_url).status(repo, status),
-            {"Location": Shapes(call.base_url).status(repo, status)["url"]},
+            self._shapes(call).status(repo, status),
+            {"Location": self._shapes(call).status(repo, status)["url"]},
         )
 
     async def _ref_sha(self, repo: Repository, ref: str) -> str:
@@ -307,19 +458,19 @@ class GitHub:
         repo = self._repo(call)
         sha = await self._ref_sha(repo, call.params.get("ref") or call.params["sha"])
         chunk, headers = _page(call, self.forge.statuses(repo, sha))
-        shapes = Shapes(call.base_url)
+        shapes = self._shapes(call)
         return Reply(200, [shapes.status(repo, s) for s in chunk], headers)
 
     async def combined_status(self, call: Call) -> Reply:
         repo = self._repo(call)
         sha = await self._ref_sha(repo, call.params["ref"])
         chunk, headers = _page(call, self.forge.latest_statuses(repo, sha))
-        return Reply(200, Shapes(call.base_url).combined(repo, sha, chunk), headers)
+        return Reply(200, self._shapes(call).combined(repo, sha, chunk), headers)
 
     async def get_commit(self, call: Call) -> Reply:
         repo = self._repo(call)
         sha = await self._ref_sha(repo, call.params["ref"])
-        shapes = Shapes(call.base_url)
+        shapes = self._shapes(call)
         return Reply(200, await blocking(lambda: shapes.commit(repo, self.forge.commit(repo, sha))))
 
     async def commit_pulls(self, call: Call) -> Reply:
@@ -327,7 +478,7 @@ class GitHub:
         sha = await self._ref_sha(repo, call.params["commit_sha"])
         pulls = [pr for pr in self.forge.pulls(repo) if sha in (pr.merge_commit_sha, pr.head_sha)]
         chunk, headers = _page(call, sorted(pulls, key=lambda p: p.number, reverse=True))
-        shapes = Shapes(call.base_url)
+        shapes = self._shapes(call)
         return Reply(200, [shapes.pull_request(self.forge, repo, pr, full=False) for pr in chunk], headers)
 
     async def compare(self, call: Call) -> Reply:
@@ -337,7 +488,10 @@ class GitHub:
             raise ForgeError("not_found", "Not Found")
         base = await self._ref_sha(repo, base_ref)
         head = await self._ref_sha(repo, head_ref)
-        shapes = Shapes(call.base_url)
+        media = _wanted_media(call)
+        if media is not None:
+            return await self._diff(repo, media, base, head)
+        shapes = self._shapes(call)
 
         def build() -> dict[str, Any]:
             git = self.forge.git(repo)
@@ -395,7 +549,7 @@ class GitHub:
         sha = repo.branches.get(branch) if ref.startswith("heads/") else None
         if sha is None:
             raise ForgeError("not_found", "Not Found")
-        return Reply(200, Shapes(call.base_url).git_ref(repo, branch, sha))
+        return Reply(200, self._shapes(call).git_ref(repo, branch, sha))
 
     # -- protection -------------------------------------------------------------------------------------
 
@@ -404,7 +558,7 @@ class GitHub:
         branch = call.params["branch"]
         if branch not in repo.protection:
             raise ForgeError("not_found", "Branch not protected")
-        return Reply(200, Shapes(call.base_url).protection(repo, branch, repo.protection[branch]))
+        return Reply(200, self._shapes(call).protection(repo, branch, repo.protection[branch]))
 
     async def put_protection(self, call: Call) -> Reply:
         repo = self._repo(call)
@@ -431,7 +585,7 @@ class GitHub:
                 raise BadRequest("contexts must be non-empty strings", field="required_status_checks")
             contexts = listed
         await blocking(lambda: self.forge.protect(repo, branch, contexts))
-        return Reply(200, Shapes(call.base_url).protection(repo, branch, repo.protection[branch]))
+        return Reply(200, self._shapes(call).protection(repo, branch, repo.protection[branch]))
 
     async def delete_protection(self, call: Call) -> Reply:
         repo = self._repo(call)

@@ -6,7 +6,9 @@ that breaks the schema is reported as a violation); without specs, against the s
 types and fields are copied by name from GitHub's schema.
 
 Like GitHub, `enablePullRequestAutoMerge` fails with "Pull request Pull request is in clean status" when
-the pull request could be merged right now: a client must then merge it directly.
+the pull request could be merged right now: a client must then merge it directly. While GitHub is still
+computing the mergeability it fails with "Pull request Pull request is in unstable status" (see
+github_mergeability.py): a client must wait and try again.
 """
 
 from __future__ import annotations
@@ -101,10 +103,19 @@ class Unprocessable(GraphQLError):
 
 
 class GraphQL:
-    def __init__(self, forge: Forge, base_url: str, login: str) -> None:
+    """One request's resolvers; `computing` says whether a pull request's mergeability is still unknown."""
+
+    def __init__(
+        self,
+        forge: Forge,
+        base_url: str,
+        login: str,
+        computing: Callable[[Repository, PullRequest], bool] | None = None,
+    ) -> None:
         self.forge = forge
         self.base_url = base_url
         self.login = login
+        self.computing = computing or (lambda _repo, _pr: False)
 
     def execute(self, schema: GraphQLSchema, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """(response body, schema violations of the forge's own data)."""
@@ -182,7 +193,7 @@ class GraphQL:
         return self._pull(repo, pr)
 
     def _pull(self, repo: Repository, pr: PullRequest) -> dict[str, Any]:
-        mergeable = self.forge.mergeable(repo, pr)
+        mergeable = None if self.computing(repo, pr) else self.forge.mergeable(repo, pr)
         green = self.forge.checks(repo, pr.base_ref, pr.head_sha) == ([], [])
         auto = pr.auto_merge
         state = "MERGED" if pr.merged else pr.state.upper()
@@ -252,6 +263,8 @@ class GraphQL:
         method: MergeMethod = str(input.get("mergeMethod") or "MERGE").lower()  # type: ignore[assignment]
         if method == "rebase":
             raise Unprocessable("Merge method rebase merging is not allowed on this repository")
+        if self.computing(repo, pr):  # see github_mergeability.py
+            raise Unprocessable("Pull request Pull request is in unstable status")
         if self.forge.mergeable(repo, pr) and self.forge.checks(repo, pr.base_ref, pr.head_sha) == ([], []):
             raise Unprocessable("Pull request Pull request is in clean status")
         auto = AutoMerge(

@@ -2,17 +2,31 @@
 
 Each function names the component it builds (`simple-user`, `repository`, `pull-request`, ...) and fills
 every property that component lists as required, with URLs that point back at this sandbox.
+
+The shapes follow the API version the request selected: GitHub's description marks what version
+2026-03-10 removes (`x-github-breaking-changes`), and these shapes drop the same members for it:
+`merge_commit_sha` and `assignee` of pull requests (`remove_pull_request_merge_commit_sha`,
+`remove_singular_assignee_from_issues_and_pull_requests`), `has_downloads` of repositories
+(`remove_has_downloads`) and `rate` of `GET /rate_limit` (`remove_rate_limit_rate`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
-from promoter.sandbox.forge import Account, Forge, PullRequest, Repository, Status
+from promoter.sandbox.accounting import RateLimits
+from promoter.sandbox.forge import WEB_COMMITTER, Account, Forge, PullRequest, Repository, Status
 from promoter.sandbox.gitrepo import CommitInfo
 
 DOCS = "https://docs.github.com/rest"
+V2026 = "2026-03-10"
+SEARCH_LIMIT = 30  # per minute for a token (docs.github.com/rest/search/search#rate-limit)
+Computing = Callable[[Repository, PullRequest], bool]
+# What GitHub reports for a commit nobody signed (PyGithub's recorded compare, tests/ReplayData/
+# Repository.testCompare.txt; `verified_at` is required by the description since 2024).
+UNSIGNED = {"verified": False, "reason": "unsigned", "signature": None, "payload": None, "verified_at": None}
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -25,21 +39,29 @@ def error(message: str, documentation_url: str = DOCS, **extra: Any) -> dict[str
     return {"message": message, "documentation_url": documentation_url, **extra}
 
 
-def validation_failed(resource: str, code: str, field: str | None, message: str | None) -> dict[str, Any]:
+def validation_failed(
+    resource: str, code: str, field: str | None, message: str | None, documentation_url: str = DOCS
+) -> dict[str, Any]:
     item: dict[str, Any] = {"resource": resource, "code": code}
     if field:
         item["field"] = field
     if message:
         item["message"] = message
-    return error("Validation Failed", errors=[item])
+    return error("Validation Failed", documentation_url, errors=[item])
 
 
 class Shapes:
-    """Builds JSON for one base URL (the sandbox's address as the client used it)."""
+    """Builds JSON for one base URL (the sandbox's address as the client used it) and API version.
 
-    def __init__(self, base_url: str) -> None:
+    `computing` says whether GitHub would still be computing a pull request's mergeability."""
+
+    def __init__(
+        self, base_url: str, version: str = "2022-11-28", computing: Computing | None = None
+    ) -> None:
         self.web = base_url
         self.api = f"{base_url}/api/v3"
+        self.version = version
+        self.computing = computing or (lambda _repo, _pr: False)
 
     def simple_user(self, login: str) -> dict[str, Any]:
         account = Account(login)
@@ -141,7 +163,7 @@ class Shapes:
 
     def repository(self, repo: Repository) -> dict[str, Any]:
         clone = f"{self.web}/{repo.owner}/{repo.name}.git"
-        return {
+        data = {
             **self.minimal_repository(repo),
             "clone_url": clone,
             "git_url": clone,
@@ -176,6 +198,9 @@ class Shapes:
             "created_at": iso(repo.created_at),
             "updated_at": iso(repo.created_at),
         }
+        if self.version >= V2026:
+            data.pop("has_downloads")
+        return data
 
     def full_repository(self, repo: Repository) -> dict[str, Any]:
         return {
@@ -256,10 +281,14 @@ class Shapes:
             "auto_merge": self.auto_merge(pr),
             "draft": False,
         }
+        if self.version >= V2026:
+            data.pop("merge_commit_sha")
+            data.pop("assignee")
         if not full:
             return data
-        mergeable = forge.mergeable(repo, pr)
-        if pr.state != "open":
+        computing = self.computing(repo, pr)
+        mergeable = None if computing else forge.mergeable(repo, pr)
+        if pr.state != "open" or computing:
             state = "unknown"
         elif mergeable is False:
             state = "dirty"
@@ -269,7 +298,7 @@ class Shapes:
             **data,
             "merged": pr.merged,
             "mergeable": mergeable,
-            "rebaseable": False if pr.state == "open" else None,
+            "rebaseable": False if pr.state == "open" and not computing else None,
             "mergeable_state": state,
             "merged_by": self.simple_user(pr.merged_by) if pr.merged_by else None,
             "comments": 0,
@@ -280,6 +309,22 @@ class Shapes:
             "deletions": 0,
             "changed_files": 0,
         }
+
+    def rate_limit(self, rates: RateLimits, login: str) -> dict[str, Any]:
+        """`rate-limit-overview`: the budgets this sandbox keeps (core, graphql) and search's fixed one."""
+
+        def budget(resource: str) -> dict[str, int]:
+            headers = rates.headers(login, resource)
+            return {
+                key: int(headers[f"x-ratelimit-{key}"]) for key in ("limit", "used", "remaining", "reset")
+            }
+
+        search = {"limit": SEARCH_LIMIT, "used": 0, "remaining": SEARCH_LIMIT, "reset": int(time.time()) + 60}
+        resources = {"core": budget("core"), "graphql": budget("graphql"), "search": search}
+        data: dict[str, Any] = {"resources": resources, "rate": resources["core"]}
+        if self.version >= V2026:
+            data.pop("rate")
+        return data
 
     def auto_merge(self, pr: PullRequest) -> dict[str, Any] | None:
         auto = pr.auto_merge
@@ -351,18 +396,33 @@ class Shapes:
                 "committer": person(info.committer.name, info.committer.email, info.committer_date),
                 "message": info.message.rstrip("\n"),
                 "comment_count": 0,
+                "verification": UNSIGNED,
                 "tree": {
                     "sha": info.tree,
                     "url": f"{self.api}/repos/{repo.owner}/{repo.name}/git/trees/{info.tree}",
                 },
             },
-            "author": {},
-            "committer": {},
+            "author": self._account_of(info.author.email),
+            "committer": self._account_of(info.committer.email),
             "parents": [
-                {"sha": p, "url": f"{self.api}/repos/{repo.owner}/{repo.name}/commits/{p}"}
+                {
+                    "sha": p,
+                    "url": f"{self.api}/repos/{repo.owner}/{repo.name}/commits/{p}",
+                    "html_url": f"{self.web}/{repo.owner}/{repo.name}/commit/{p}",
+                }
                 for p in info.parents
             ],
         }
+
+    def _account_of(self, email: str) -> dict[str, Any]:
+        """The account a commit e-mail belongs to, as GitHub links them: a sandbox user, `web-flow` for
+        commits GitHub makes itself (merges). For an e-mail no account claims GitHub answers null; this
+        sends the description's other allowed form, `empty-object`, because openapi-core rejects null
+        under `nullable` with `oneOf`."""
+        if email == WEB_COMMITTER.email:
+            return self.simple_user("web-flow")
+        login, _, domain = email.partition("@")
+        return self.simple_user(login) if domain == "users.noreply.sandbox.local" else {}
 
     def git_ref(self, repo: Repository, branch: str, sha: str) -> dict[str, Any]:
         api = f"{self.api}/repos/{repo.owner}/{repo.name}"

@@ -7,6 +7,9 @@
 - Azure DevOps: jsonschema on the definitions of `azure-devops/git-7.1.json` (Swagger 2.0, UTF-8 BOM),
   the request and response schemas of each operation read from the description itself.
 
+GitHub's description marks what each API version changes (`x-github-breaking-changes`); a response is
+checked against the description as patched for the version the request selected (`X-GitHub-Api-Version`).
+
 Routes the description does not list (GitHub still answers `GET /repos/{o}/{r}/statuses/{sha}`, which
 PyGithub uses) are served unchecked.
 
@@ -128,6 +131,7 @@ class Specs:
     _memo: dict[tuple[Any, ...], str | None] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _azure_validators: dict[str, jsonschema.protocols.Validator] = field(default_factory=dict)
+    _github_source: tuple[Path, tuple[str, ...]] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -141,6 +145,7 @@ class Specs:
         github_file = folder / "github" / "api.github.com.json"
         if github_file.is_file():
             paths = tuple(sorted({r.spec_path for r in routes if r.personality == "github"}))
+            specs._github_source = (github_file.resolve(), paths)
             specs.github = _openapi(github_file.resolve(), paths)
         graphql_file = folder / "github" / "schema.graphql"
         if graphql_file.is_file():
@@ -187,10 +192,15 @@ class Specs:
         key = ("req", route.method, path, tuple(query), hashlib.sha1(body).digest())  # noqa: S324
         return self._memoised(key, check)
 
-    def github_response(self, route: Route, path: str, status: int, body: bytes) -> None:
+    def github_response(
+        self, route: Route, path: str, status: int, body: bytes, version: str | None = None
+    ) -> None:
+        """Record a violation when a response breaks the description (as of API `version`)."""
         api = self.github
-        if api is None:
+        if api is None or self._github_source is None:
             return
+        if version is not None:
+            api = _openapi(*self._github_source, version=version)
         request = _Request(route.method, path, [], None, "")
 
         def check() -> str | None:
@@ -198,7 +208,7 @@ class Specs:
             problems = [_cause(e) for e in errors if not isinstance(e, PathError | ResponseNotFound)]
             return "; ".join(problems) or None
 
-        key = ("resp", route.name, status, hashlib.sha1(body).digest())  # noqa: S324
+        key = ("resp", route.name, status, version, hashlib.sha1(body).digest())  # noqa: S324
         problem = self._memoised(key, check)
         if problem:
             self.record(route.name, status, problem)
@@ -269,11 +279,73 @@ class Specs:
 
 
 @functools.cache
-def _openapi(path: Path, paths: tuple[str, ...]) -> OpenAPI:
-    """Loaded once per process: every sandbox in a test run shares it."""
-    return OpenAPI.from_dict(
-        _subset(json.loads(path.read_bytes()), list(paths)), config=Config(spec_validator_cls=None)
-    )
+def _openapi(path: Path, paths: tuple[str, ...], version: str | None = None) -> OpenAPI:
+    """Loaded once per process and version: every sandbox in a test run shares it."""
+    subset = _subset(json.loads(path.read_bytes()), list(paths))
+    if version is not None:
+        _apply_breaking_changes(subset, version)
+    return OpenAPI.from_dict(subset, config=Config(spec_validator_cls=None))
+
+
+def _apply_breaking_changes(node: Any, version: str) -> None:
+    """Apply every `x-github-breaking-changes` patch up to `version`, in place.
+
+    A patch comes in two forms: an object merged into the one that carries it (a null member removes the
+    member, an object merges recursively, anything else, like a `required` list, replaces it), or a list
+    of JSON Patch operations (RFC 6902 `remove`, `replace`, `add`) relative to it. Subset nodes may be
+    shared, so each is patched once."""
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        if not isinstance(item, dict) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        for change in item.pop("x-github-breaking-changes", []):
+            patch = change.get("patch") or {}
+            if str(change.get("version", "")) > version:
+                continue
+            if isinstance(patch, list):
+                for operation in patch:
+                    _json_patch(item, operation)
+            else:
+                _merge_patch(item, patch)
+        stack.extend(item.values())
+
+
+def _json_patch(target: Any, operation: dict[str, Any]) -> None:
+    """One RFC 6902 operation; one whose path is not in the subset is skipped."""
+    *parents, last = [
+        part.replace("~1", "/").replace("~0", "~") for part in str(operation.get("path", "")).split("/")[1:]
+    ]
+    for part in parents:
+        target = target[int(part)] if isinstance(target, list) else target.get(part)
+        if not isinstance(target, dict | list):
+            return
+    kind = operation.get("op")
+    if isinstance(target, list):
+        index = int(last)
+        if kind == "remove" and index < len(target):
+            del target[index]
+        elif kind in ("replace", "add") and index <= len(target):
+            target[index : index + (kind == "replace")] = [operation.get("value")]
+    elif kind == "remove":
+        target.pop(last, None)
+    elif kind in ("replace", "add"):
+        target[last] = operation.get("value")
+
+
+def _merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge_patch(target[key], value)
+        else:
+            target[key] = value
 
 
 @functools.cache

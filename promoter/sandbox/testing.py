@@ -118,6 +118,10 @@ class Sandbox:
             scenario if isinstance(scenario, Scenario) else parse_scenario(dict(scenario))
         )
 
+    def set_mergeability_delay(self, seconds: float) -> None:
+        """How long GitHub pull requests report their mergeability as unknown after a move (0: never)."""
+        self.app.github.mergeability.delay = seconds
+
     def stats(self) -> dict[str, Any]:
         return self.app.stats.snapshot()
 
@@ -157,11 +161,14 @@ def run_sandbox(
     tokens: dict[str, str] | None = None,
     rate_limit: int = 5000,
     flux_delay: float = 0.1,
+    mergeability_delay: float = 0.2,
 ) -> Iterator[Sandbox]:
     """Start forge and Flux emulator on a free loopback port; stop them when the block ends.
 
     `specs="auto"` finds the API descriptions as the CLI does (None turns validation off); without a
-    scenario, Flux reports every environment healthy `flux_delay` seconds after each merge.
+    scenario, Flux reports every environment healthy `flux_delay` seconds after each merge. GitHub pull
+    requests report their mergeability as unknown for `mergeability_delay` seconds after they or their
+    branches move (short here; `promoter sandbox` uses a few seconds, as GitHub does).
     """
     if scenario is None:
         chosen = Scenario(default=Default(delay=flux_delay))
@@ -173,6 +180,7 @@ def run_sandbox(
         scenario=chosen,
         tokens=tokens or dict(DEFAULT_TOKENS),
         rate_limit=rate_limit,
+        mergeability_delay=mergeability_delay,
     )
     sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]

@@ -127,6 +127,8 @@ def test_merge_twice_merges_once_and_returns_the_merged_pull_request(
 
     merged = provider.merge(pr, "merge")
     main_after_first = forge.main_sha()
+    merge_routes = {"merge pull", "complete pullrequest"} & set(provider.stats.by_route)
+    sent = [provider.stats.by_route[route] for route in merge_routes]
     again = provider.merge(pr, "merge")
 
     pull = forge.repo.pulls[pr.number]
@@ -134,8 +136,9 @@ def test_merge_twice_merges_once_and_returns_the_merged_pull_request(
     assert merged.state == again.state == "merged"
     assert merged.merge_commit_sha == again.merge_commit_sha == main_after_first
     assert forge.main_sha() == main_after_first  # the second call changed nothing
-    merge_routes = {"merge pull", "complete pullrequest"} & set(provider.stats.by_route)
-    assert [provider.stats.by_route[route] for route in merge_routes] == [1]
+    # The first may need more than one request (GitHub answers 405 while it computes mergeability);
+    # the second sends none.
+    assert [provider.stats.by_route[route] for route in merge_routes] == sent
 
 
 def test_merge_without_the_required_promoter_check_is_refused_clearly(

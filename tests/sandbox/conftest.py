@@ -11,6 +11,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import github
 import pytest
@@ -73,3 +74,14 @@ def push_branch(
     git(sandbox, work, "commit", "-q", "-m", f"edit {path} on {branch}")
     git(sandbox, work, "push", "-q", "-f", "origin", f"HEAD:refs/heads/{branch}")
     return git(sandbox, work, "rev-parse", "HEAD").stdout.strip()
+
+
+def settled(
+    sandbox: Sandbox, gh: github.Github, number: int, repo: str = "acme/gitops", timeout: float = 10
+) -> Any:
+    """Re-read a pull request until GitHub has computed its mergeability, as GitHub asks clients to do
+    ("After giving the job time to complete, resubmit the request"); PyGithub does not re-read by itself."""
+    return sandbox.wait_for(
+        lambda: next((p for p in [gh.get_repo(repo).get_pull(number)] if p.mergeable is not None), None),
+        timeout=timeout,
+    )

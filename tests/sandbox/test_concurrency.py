@@ -24,6 +24,7 @@ def _merge(sandbox: Sandbox, number: int) -> int:
 
 
 def test_concurrent_merges_of_different_pull_requests_all_land(sandbox: Sandbox, gitops: Repository) -> None:
+    sandbox.set_mergeability_delay(0)  # about serialising merges; GitHub's mergeability wait is tested apart
     forge = sandbox.forge
     numbers = []
     for index in range(N):
@@ -47,6 +48,7 @@ def test_concurrent_merges_of_different_pull_requests_all_land(sandbox: Sandbox,
 
 
 def test_the_same_pull_request_merged_concurrently_merges_once(sandbox: Sandbox, gitops: Repository) -> None:
+    sandbox.set_mergeability_delay(0)
     forge = sandbox.forge
     sha = forge.commit_files(gitops, "feature", {"notes/x.txt": b"x\n"}, "note")
     forge.add_status(gitops, sha, "promoter-bot", "success", "promoter")

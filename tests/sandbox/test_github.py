@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +11,11 @@ import github
 import httpx
 import pytest
 
+from promoter.sandbox import github as personality
 from promoter.sandbox.forge import Repository
-from promoter.sandbox.testing import Sandbox
-from tests.sandbox.conftest import push_branch
+from promoter.sandbox.specs import discover
+from promoter.sandbox.testing import Sandbox, run_sandbox
+from tests.sandbox.conftest import push_branch, settled
 
 BRANCH = "promote/apps-podinfo"
 
@@ -26,11 +30,14 @@ def _open_pr(
     clone: Path,
     branch: str = BRANCH,
     path: str = "apps/dev/podinfo.yaml",
+    wait: bool = True,
 ) -> Any:
+    """A new PR; unless `wait`, as it is right after creation, while GitHub computes its mergeability."""
     push_branch(sandbox, clone, branch, path, f"edited on {branch}\n")
-    return gh.get_repo("acme/gitops").create_pull(
+    pr = gh.get_repo("acme/gitops").create_pull(
         title=f"Promote {branch}", body="body", head=branch, base="main"
     )
+    return settled(sandbox, gh, pr.number) if wait else pr
 
 
 def _post_status(sandbox: Sandbox, sha: str, state: str, context: str = "promoter") -> httpx.Response:
@@ -110,7 +117,7 @@ def test_conflicting_merge_is_405_and_leaves_main_alone(
         _post_status(sandbox, pr.head.sha, "success")
     assert first.merge().merged
     main = gitops.branches["main"]
-    assert gh.get_repo("acme/gitops").get_pull(second.number).mergeable is False
+    assert settled(sandbox, gh, second.number).mergeable is False  # main moved: computed again
     with pytest.raises(github.GithubException) as raised:
         second.merge()
     assert raised.value.status == 405
@@ -182,8 +189,6 @@ def test_conditional_get_is_304_and_not_counted(sandbox: Sandbox, clone: Path) -
 
 
 def test_rate_limit_budget_is_enforced(tmp_path: Path) -> None:
-    from promoter.sandbox.testing import run_sandbox
-
     with run_sandbox(tmp_path, seed_demo=True, rate_limit=2) as sandbox:
         url = f"{sandbox.github_api}/repos/acme/gitops"
         codes = [httpx.get(url, headers=_headers(sandbox)).status_code for _ in range(3)]
@@ -258,3 +263,168 @@ def test_create_repository_for_user_and_org(sandbox: Sandbox, gh: github.Github)
         f"{sandbox.github_api}/orgs/acme/repos", json={"name": "../evil"}, headers=_headers(sandbox)
     )
     assert bad.status_code == 422
+
+
+def test_head_without_owner_is_ignored_as_github_does(
+    sandbox: Sandbox, gh: github.Github, clone: Path
+) -> None:
+    first = _open_pr(sandbox, gh, clone, "one", "notes/one.txt")
+    second = _open_pr(sandbox, gh, clone, "two", "notes/two.txt")
+    repo = gh.get_repo("acme/gitops")
+    assert [p.number for p in repo.get_pulls(head="one")] == [second.number, first.number]
+    assert [p.number for p in repo.get_pulls(head="acme:one")] == [first.number]
+    assert list(repo.get_pulls(head="someone-else:one")) == []
+
+
+def test_mergeability_is_unknown_until_github_has_computed_it(
+    sandbox: Sandbox, gh: github.Github, clone: Path
+) -> None:
+    sandbox.set_mergeability_delay(3.0)
+    pr = _open_pr(sandbox, gh, clone, wait=False)
+    assert (pr.mergeable, pr.mergeable_state, pr.raw_data["rebaseable"]) == (None, "unknown", None)
+    _post_status(sandbox, pr.head.sha, "success")
+    with pytest.raises(github.GithubException) as early:
+        pr.merge()
+    assert (early.value.status, early.value.data["message"]) == (405, personality.BASE_MODIFIED)
+    assert pr.mergeable is None  # PyGithub keeps what it read: a client must read the PR again
+    ready = settled(sandbox, gh, pr.number)
+    assert (ready.mergeable, ready.mergeable_state) == (True, "clean")
+    assert ready.merge().merged
+
+
+def test_a_moved_base_makes_other_pull_requests_unknown_again(
+    sandbox: Sandbox, gh: github.Github, clone: Path
+) -> None:
+    first = _open_pr(sandbox, gh, clone, "one", "notes/one.txt")
+    second = _open_pr(sandbox, gh, clone, "two", "notes/two.txt")
+    _post_status(sandbox, first.head.sha, "success")
+    assert first.merge().merged
+    assert gh.get_repo("acme/gitops").get_pull(second.number).mergeable is None
+    assert settled(sandbox, gh, second.number).mergeable is True
+
+
+def test_unsupported_api_version_gets_githubs_400(sandbox: Sandbox) -> None:
+    headers = {**_headers(sandbox), "X-GitHub-Api-Version": "2021-01-01"}
+    refused = httpx.get(f"{sandbox.github_api}/repos/acme/gitops", headers=headers)
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "message": "Bad Request",
+        "errors": 'The version you specified in the "X-GitHub-API-Version" request header, "2021-01-01", '
+        'is not a supported version. The following versions are currently supported: "2026-03-10" '
+        '(most recent) and "2022-11-28".',
+        "documentation_url": "https://docs.github.com/rest",
+        "status": "400",
+    }
+    assert "x-github-api-version-selected" not in refused.headers
+    plain = httpx.get(f"{sandbox.github_api}/repos/acme/gitops", headers=_headers(sandbox))
+    assert plain.headers["x-github-api-version-selected"] == "2022-11-28"
+    newest = httpx.get(
+        f"{sandbox.github_api}/repos/acme/gitops",
+        headers={**_headers(sandbox), "X-GitHub-Api-Version": "2026-03-10"},
+    )
+    assert newest.headers["x-github-api-version-selected"] == "2026-03-10"
+
+
+def test_version_2026_03_10_drops_what_githubs_description_says(
+    sandbox: Sandbox, gh: github.Github, clone: Path
+) -> None:
+    pr = _open_pr(sandbox, gh, clone)
+    url = f"{sandbox.github_api}/repos/acme/gitops/pulls/{pr.number}"
+    old = httpx.get(url, headers=_headers(sandbox)).json()
+    new = httpx.get(url, headers={**_headers(sandbox), "X-GitHub-Api-Version": "2026-03-10"}).json()
+    assert {"merge_commit_sha", "assignee"} <= set(old) and not {"merge_commit_sha", "assignee"} & set(new)
+    assert "has_downloads" in old["base"]["repo"] and "has_downloads" not in new["base"]["repo"]
+    listed = httpx.get(
+        f"{sandbox.github_api}/repos/acme/gitops/pulls",
+        headers={**_headers(sandbox), "X-GitHub-Api-Version": "2026-03-10"},
+    ).json()
+    assert "merge_commit_sha" not in listed[0]
+    assert sandbox.violations() == []  # checked against the description as patched for 2026-03-10
+
+
+def test_rate_limit_endpoint_reports_the_budget_and_costs_nothing(sandbox: Sandbox) -> None:
+    httpx.get(f"{sandbox.github_api}/repos/acme/gitops", headers=_headers(sandbox))
+    first = httpx.get(f"{sandbox.github_api}/rate_limit", headers=_headers(sandbox))
+    second = httpx.get(f"{sandbox.github_api}/rate_limit", headers=_headers(sandbox))
+    core = second.json()["resources"]["core"]
+    assert core == first.json()["resources"]["core"] == second.json()["rate"]
+    assert (core["limit"], core["used"], core["remaining"]) == (5000, 1, 4999)
+    assert second.json()["resources"]["search"]["limit"] == 30
+    newest = httpx.get(
+        f"{sandbox.github_api}/rate_limit",
+        headers={**_headers(sandbox), "X-GitHub-Api-Version": "2026-03-10"},
+    )
+    assert "rate" not in newest.json()
+
+
+def test_pull_request_and_comparison_as_diff_and_patch(
+    sandbox: Sandbox, gh: github.Github, clone: Path
+) -> None:
+    pr = _open_pr(sandbox, gh, clone)
+    expected = subprocess.run(
+        ["git", "diff", "--no-renames", "origin/main", BRANCH], cwd=clone, capture_output=True, check=True
+    ).stdout
+    for url in (
+        f"{sandbox.github_api}/repos/acme/gitops/pulls/{pr.number}",
+        f"{sandbox.github_api}/repos/acme/gitops/compare/main...{BRANCH}",
+    ):
+        diff = httpx.get(url, headers={**_headers(sandbox), "Accept": "application/vnd.github.diff"})
+        assert diff.headers["content-type"] == "application/vnd.github.diff; charset=utf-8"
+        assert diff.content == expected and diff.text.startswith("diff --git a/apps/dev/podinfo.yaml")
+        patch = httpx.get(url, headers={**_headers(sandbox), "Accept": "application/vnd.github.v3.patch"})
+        assert patch.text.startswith(f"From {pr.head.sha} ") and "Subject: [PATCH] edit" in patch.text
+    assert sandbox.violations() == []
+
+
+def test_error_bodies_name_the_operation_and_repeat_the_status(
+    sandbox: Sandbox, gh: github.Github, clone: Path
+) -> None:
+    missing = httpx.get(f"{sandbox.github_api}/repos/acme/gitops/pulls/999", headers=_headers(sandbox))
+    assert missing.json() == {
+        "message": "Not Found",
+        "documentation_url": "https://docs.github.com/rest/pulls/pulls#get-a-pull-request",
+        "status": "404",
+    }
+    no_head = httpx.post(
+        f"{sandbox.github_api}/repos/acme/gitops/pulls",
+        json={"title": "t", "head": "no-such-branch", "base": "main"},
+        headers=_headers(sandbox),
+    )
+    assert no_head.status_code == 422
+    assert no_head.json()["errors"] == [{"resource": "PullRequest", "field": "head", "code": "invalid"}]
+    assert no_head.json()["status"] == "422"
+    bad = httpx.get(f"{sandbox.github_api}/repos/acme/gitops", headers=_headers(sandbox, "nope"))
+    assert bad.json()["status"] == "401"
+
+
+def test_operation_docs_are_the_descriptions_external_docs() -> None:
+    specs = discover()
+    if specs is None:
+        pytest.skip("no API descriptions found")
+    document = json.loads((specs / "github" / "api.github.com.json").read_bytes())
+    for name, anchor in personality.OPERATION_DOCS.items():
+        method, path = name.split(" ", 1)
+        operation = document["paths"][path.replace(":path", "")].get(method.lower())
+        if operation is None:  # the legacy GET /statuses/{sha}, which the description no longer lists
+            continue
+        assert operation["externalDocs"]["url"] == f"https://docs.github.com/rest/{anchor}", name
+
+
+def test_statuses_stop_at_1000_per_sha_and_context(sandbox: Sandbox, gitops: Repository, clone: Path) -> None:
+    sha = push_branch(sandbox, clone, BRANCH, "apps/dev/podinfo.yaml", "edited\n")
+    for _ in range(personality.STATUS_CAP):
+        sandbox.forge.add_status(gitops, sha, "promoter-bot", "pending", "promoter")
+    refused = _post_status(sandbox, sha, "success")
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == (
+        "Validation failed: This SHA and context has reached the maximum number of statuses."
+    )
+    assert _post_status(sandbox, sha, "success", "other").status_code == 201  # per context
+
+
+def test_etags_are_weak_and_304_repeats_them(sandbox: Sandbox) -> None:
+    url = f"{sandbox.github_api}/repos/acme/gitops"
+    first = httpx.get(url, headers=_headers(sandbox))
+    assert first.headers["etag"].startswith('W/"')
+    again = httpx.get(url, headers={**_headers(sandbox), "If-None-Match": first.headers["etag"]})
+    assert (again.status_code, again.headers["etag"]) == (304, first.headers["etag"])

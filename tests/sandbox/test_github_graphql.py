@@ -10,7 +10,7 @@ import httpx
 
 from promoter.sandbox.forge import Repository
 from promoter.sandbox.testing import Sandbox
-from tests.sandbox.conftest import push_branch
+from tests.sandbox.conftest import push_branch, settled
 
 ENABLE = """
 mutation($id: ID!) {
@@ -41,11 +41,13 @@ def _status(sandbox: Sandbox, sha: str, state: str) -> None:
     ).raise_for_status()
 
 
-def _pr(sandbox: Sandbox, gh: github.Github, clone: Path) -> Any:
+def _pr(sandbox: Sandbox, gh: github.Github, clone: Path, wait: bool = True) -> Any:
+    """A new PR, once GitHub has computed its mergeability unless not `wait`."""
     push_branch(sandbox, clone, "promote/apps-podinfo", "apps/dev/podinfo.yaml", "bumped\n")
-    return gh.get_repo("acme/gitops").create_pull(
+    pr = gh.get_repo("acme/gitops").create_pull(
         title="bump", body="", head="promote/apps-podinfo", base="main"
     )
+    return settled(sandbox, gh, pr.number) if wait else pr
 
 
 def test_auto_merge_happens_when_check_turns_green(
@@ -105,3 +107,18 @@ def test_read_pull_request_by_number(sandbox: Sandbox, gh: github.Github, clone:
         "mergeable": "MERGEABLE",
         "mergeStateStatus": "BLOCKED",
     }
+
+
+def test_auto_merge_cannot_be_enabled_while_mergeability_is_computed(
+    sandbox: Sandbox, gh: github.Github, clone: Path
+) -> None:
+    sandbox.set_mergeability_delay(3.0)
+    pr = _pr(sandbox, gh, clone, wait=False)
+    query = """query($n: Int!) { repository(owner: "acme", name: "gitops") {
+      pullRequest(number: $n) { mergeable mergeStateStatus } } }"""
+    state = _graphql(sandbox, query, n=pr.number)["data"]["repository"]["pullRequest"]
+    assert state == {"mergeable": "UNKNOWN", "mergeStateStatus": "UNKNOWN"}
+    refused = _graphql(sandbox, ENABLE, id=pr.raw_data["node_id"])
+    assert refused["errors"][0]["message"] == "Pull request Pull request is in unstable status"
+    settled(sandbox, gh, pr.number)
+    assert "errors" not in _graphql(sandbox, ENABLE, id=pr.raw_data["node_id"])
