@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from promoter.errors import PromoterError
+from promoter.errors import InvalidInputError, PromoterError
 from promoter.network import loopback
 from promoter.sandbox.forge import BOT_TOKEN, DEFAULT_TOKENS, Repository
 
@@ -43,6 +43,13 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--specs", type=Path, help="API descriptions folder (default: $PROMOTER_SPECS_DIR or ../shared/specs)"
     )
+    parser.add_argument(
+        "--azure-merge-delay",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how long Azure DevOps takes to compute a merge or complete a pull request (default: 1.0)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -71,7 +78,16 @@ def run(args: argparse.Namespace) -> int:
     tokens = dict(DEFAULT_TOKENS)
     if os.environ.get(TOKEN_ENV):
         tokens[os.environ[TOKEN_ENV]] = tokens.pop(BOT_TOKEN)
-    app = SandboxApp(args.root, specs=specs, scenario=scenario, tokens=tokens, faults=faults)
+    if args.azure_merge_delay < 0:
+        raise InvalidInputError("--azure-merge-delay must be zero or more seconds")
+    app = SandboxApp(
+        args.root,
+        specs=specs,
+        scenario=scenario,
+        tokens=tokens,
+        faults=faults,
+        azure_merge_delay=args.azure_merge_delay,
+    )
     repos = seed_demo(app.forge) if args.seed_demo else app.forge.repos()
     try:
         sock = listen(host, args.port)  # listening before the banner: early clients wait rather than fail

@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar
 import uvicorn
 
 from promoter.sandbox.app import SandboxApp, listen, quiet_dropped_connections
+from promoter.sandbox.azure_merges import DEFAULT_DELAY
 from promoter.sandbox.faults import FaultPlan, parse_plan
 from promoter.sandbox.flux import context
 from promoter.sandbox.forge import BOT_TOKEN, DEFAULT_TOKENS, HUMAN_TOKEN, Kind, Repository
@@ -157,11 +158,13 @@ def run_sandbox(
     tokens: dict[str, str] | None = None,
     rate_limit: int = 5000,
     flux_delay: float = 0.1,
+    azure_merge_delay: float = DEFAULT_DELAY,
 ) -> Iterator[Sandbox]:
     """Start forge and Flux emulator on a free loopback port; stop them when the block ends.
 
     `specs="auto"` finds the API descriptions as the CLI does (None turns validation off); without a
-    scenario, Flux reports every environment healthy `flux_delay` seconds after each merge.
+    scenario, Flux reports every environment healthy `flux_delay` seconds after each merge. Azure DevOps
+    merges and completions take `azure_merge_delay` seconds, as on the service (tests pass less).
     """
     if scenario is None:
         chosen = Scenario(default=Default(delay=flux_delay))
@@ -173,6 +176,7 @@ def run_sandbox(
         scenario=chosen,
         tokens=tokens or dict(DEFAULT_TOKENS),
         rate_limit=rate_limit,
+        azure_merge_delay=azure_merge_delay,
     )
     sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
