@@ -27,6 +27,7 @@ from promoter.sandbox.azure_json import (
     enum_value,
     error_body,
     iso,
+    iso_seconds,
     lenient,
     listing,
     query_flag,
@@ -113,7 +114,9 @@ class Extras:
 
     reviewers: dict[str, tuple[int, bool]] = field(default_factory=dict)  # login -> (vote, required)
     draft: bool = False
-    statuses: list[Status] = field(default_factory=list)
+    statuses: list[tuple[Status, dict[str, Any]]] = field(
+        default_factory=list
+    )  # with iterationId, properties
 
 
 class AzureDevOps:
@@ -123,6 +126,7 @@ class AzureDevOps:
         self._extras: dict[tuple[str, int], Extras] = {}
         self._lock = threading.Lock()
         self._status_ids = 0
+        self._commits: dict[tuple[str, str], dict[str, Any]] = {}
 
     def close(self) -> None:
         self.merges.close()
@@ -147,6 +151,7 @@ class AzureDevOps:
         ]
         router.add("POST", "/repositories", self.create_repo, "azure", PREFIX, PREFIX, ignore_case=True)
         router.add("GET", "/repositories", self.list_repos, "azure", PREFIX, PREFIX, ignore_case=True)
+        router.add("GET", "/pullrequests", self.list_project_pulls, "azure", PREFIX, PREFIX, ignore_case=True)
         for method, template, handler in routes:
             router.add(method, template, handler, "azure", PREFIX, PREFIX, ignore_case=True)
             router.add(method, template, handler, "azure", ORG_PREFIX, PREFIX, ignore_case=True)
@@ -214,7 +219,7 @@ class AzureDevOps:
             data["lastMergeTargetCommit"] = shapes.commit_ref(target)
         merge_commit = pr.merge_commit_sha if pr.merged else self.merges.preview_commit(repo, pr)
         if merge_commit:
-            data["lastMergeCommit"] = shapes.commit_ref(merge_commit)
+            data["lastMergeCommit"] = self._commit_json(shapes, repo, merge_commit)
         queued = self.merges.queued_at(repo, pr)
         if queued is not None:
             data["completionQueueTime"] = iso(queued)
@@ -229,6 +234,33 @@ class AzureDevOps:
         if pr.completion_options:
             data["completionOptions"] = pr.completion_options
         return data
+
+    def _commit_json(self, shapes: Shapes, repo: Repository, sha: str) -> dict[str, Any]:
+        """A GitCommitRef with author, committer and comment, as `lastMergeCommit` is written."""
+        with self._lock:
+            cached = self._commits.get((repo.key, sha))
+        if cached is None:
+            cached = self._commit_fields(repo, sha)
+            with self._lock:
+                self._commits[(repo.key, sha)] = cached
+        return {**cached, "url": f"{shapes.api}/commits/{sha}"}
+
+    def _commit_fields(self, repo: Repository, sha: str) -> dict[str, Any]:
+        info = self.forge.commit(repo, sha)  # commits never change: read each once
+        return {
+            "commitId": sha,
+            "author": {
+                "name": info.author.name,
+                "email": info.author.email,
+                "date": iso_seconds(info.author_date),
+            },
+            "committer": {
+                "name": info.committer.name,
+                "email": info.committer.email,
+                "date": iso_seconds(info.committer_date),
+            },
+            "comment": info.message.strip(),
+        }
 
     def _pulls_json(self, base_url: str, repo: Repository, pulls: list[PullRequest]) -> list[dict[str, Any]]:
         return [self.pull_json(base_url, repo, pr) for pr in pulls]
@@ -289,6 +321,25 @@ class AzureDevOps:
         return Reply(
             200,
             listing(await blocking(partial(self._pulls_json, call.base_url, repo, chunk))),
+        )
+
+    async def list_project_pulls(self, call: Call) -> Reply:
+        """`GET /{org}/{project}/_apis/git/pullrequests`: active pull requests of every repository."""
+        org, project = call.params["organization"].lower(), call.params["project"].lower()
+        found = [
+            (repo, pr)
+            for repo in self.forge.repos()
+            if repo.kind == "azure"
+            and repo.owner.lower() == org
+            and project in (str(repo.project).lower(), repo.project_uuid)
+            for pr in self.forge.pulls(repo)
+            if _pr_status(pr) == "active"
+        ]
+        skip, top = query_int(call, "$skip", 0), min(query_int(call, "$top", 101), 1000)
+        chunk = found[skip : skip + top]
+        return Reply(
+            200,
+            listing(await blocking(lambda: [self.pull_json(call.base_url, r, pr) for r, pr in chunk])),
         )
 
     async def create_pull(self, call: Call) -> Reply:
@@ -538,7 +589,7 @@ class AzureDevOps:
         repo, pr = self._pull(call)
         shapes = Shapes(call.base_url, repo)
         statuses = self._extra(repo, pr.number).statuses
-        return Reply(200, listing([self._pull_status(shapes, pr, s) for s in statuses]))
+        return Reply(200, listing([self._pull_status(shapes, pr, s, more) for s, more in statuses]))
 
     async def create_pull_status(self, call: Call) -> Reply:
         """A status on the pull request itself (not on a commit): stored, listed, not a policy input."""
@@ -558,11 +609,14 @@ class AzureDevOps:
                 time.time(),
                 genre,
             )
-        self._extra(repo, pr.number).statuses.append(status)
-        return Reply(200, self._pull_status(Shapes(call.base_url, repo), pr, status))
+        more = _status_extras(data)
+        self._extra(repo, pr.number).statuses.append((status, more))
+        return Reply(200, self._pull_status(Shapes(call.base_url, repo), pr, status, more))
 
-    def _pull_status(self, shapes: Shapes, pr: PullRequest, status: Status) -> dict[str, Any]:
-        data = shapes.status(status)
+    def _pull_status(
+        self, shapes: Shapes, pr: PullRequest, status: Status, more: dict[str, Any]
+    ) -> dict[str, Any]:
+        data = {**more, **shapes.status(status)}
         data["_links"] = {
             "self": {"href": f"{shapes.api}/pullRequests/{pr.number}/statuses/{status.id}"},
             "repository": {"href": shapes.api},
@@ -650,6 +704,42 @@ class AzureDevOps:
         if common:
             data["commonCommit"] = common
         return data
+
+
+_PROPERTY_TYPES = (
+    (bool, "System.Boolean"),
+    (int, "System.Int32"),
+    (float, "System.Double"),
+    (str, "System.String"),
+)
+
+
+def _status_extras(data: dict[str, Any]) -> dict[str, Any]:
+    """`iterationId` and `properties` of a pull request status, properties typed as the service stores them."""
+    more: dict[str, Any] = {}
+    iteration = data.get("iterationId")
+    if iteration is not None:
+        if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 1:
+            raise BadRequest("iterationId must be a positive whole number", field="iterationId")
+        more["iterationId"] = iteration
+    properties = data.get("properties")
+    if properties is not None:
+        if not isinstance(properties, dict):
+            raise BadRequest("properties must be an object", field="properties")
+        typed = {}
+        for name, value in properties.items():
+            if isinstance(value, dict) and "$type" in value and "$value" in value:
+                typed[name] = value
+                continue
+            kind = next((label for t, label in _PROPERTY_TYPES if isinstance(value, t)), None)
+            if kind is None:
+                raise BadRequest(
+                    f"property {name[:40]!r} must be a string, number, boolean or {{$type, $value}}",
+                    field="properties",
+                )
+            typed[name] = {"$type": kind, "$value": value}
+        more["properties"] = typed
+    return more
 
 
 def _number(call: Call) -> int:

@@ -57,6 +57,11 @@ def iso(timestamp: float | None) -> str | None:
     )
 
 
+def iso_seconds(timestamp: int) -> str:
+    """A git date as the service writes commit dates: whole seconds, `Z`."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
 def error_body(message: str, type_key: str, status: int, namespace: str = "SourceControl.WebServer") -> Reply:
     """The service's error shape: `$id`, `innerException`, `message`, `typeName`, `typeKey`, codes."""
     assembly = "Microsoft.TeamFoundation." + namespace

@@ -107,6 +107,8 @@ class MergeQueue:
         self._queued: dict[Key, Completion] = {}
         self._outcomes: dict[Key, Outcome] = {}
         self._previews: dict[tuple[str, str, str], str | None] = {}
+        self._completed: dict[Key, float] = {}  # completionQueueTime of the completion that merged
+        self._noticing: set[Key] = set()
         self._scheduler = Scheduler("sandbox-azure-merges")
         forge.auto_completer = self._auto_complete
 
@@ -144,8 +146,11 @@ class MergeQueue:
         with self._lock:
             queued = self._queued.get((repo.key, pr.number))
             outcome = self._outcomes.get((repo.key, pr.number))
+            completed = self._completed.get((repo.key, pr.number))
         if queued is not None:
             return queued.queued_at
+        if completed is not None:
+            return completed
         return outcome.queued_at if outcome else None
 
     def preview_commit(self, repo: Repository, pr: PullRequest) -> str | None:
@@ -190,20 +195,30 @@ class MergeQueue:
         self._scheduler.at(self.delay, lambda: self._run(repo, pr.number))
 
     def _auto_complete(self, repo: Repository, pr: PullRequest, auto: AutoMerge) -> None:
-        """The forge's auto-merge pass found the policies met: queue it as the service does."""
-        self.request(
-            repo,
-            pr,
-            Completion(
-                time.time(),
-                auto.enabled_by,
-                auto.method,
-                None,
-                auto.commit_title or None,
-                auto.delete_source_branch,
-                auto=True,
-            ),
-        )
+        """The forge's auto-merge pass found the policies met: the service notices a moment later
+        (its policy evaluation is asynchronous too), then queues the completion."""
+        key = (repo.key, pr.number)
+        with self._lock:
+            if key in self._noticing or key in self._queued:
+                return
+            self._noticing.add(key)
+
+        def enter() -> None:
+            with self._lock:
+                self._noticing.discard(key)
+            if pr.state == "open" and pr.auto_merge is auto:
+                completion = Completion(
+                    time.time(),
+                    auto.enabled_by,
+                    auto.method,
+                    None,
+                    auto.commit_title or None,
+                    auto.delete_source_branch,
+                    auto=True,
+                )
+                self.request(repo, pr, completion)
+
+        self._scheduler.at(self.delay, enter)
 
     def _run(self, repo: Repository, number: int) -> None:
         key = (repo.key, number)
@@ -216,6 +231,8 @@ class MergeQueue:
         finally:
             with self._lock:
                 self._queued.pop(key, None)
+                if self.forge.pull(repo, number).merged:
+                    self._completed[key] = completion.queued_at
         if refusal is not None:
             with self._lock:
                 self._outcomes[key] = refusal
