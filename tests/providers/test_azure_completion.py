@@ -183,7 +183,7 @@ def test_a_refused_patch_is_reported_with_the_services_message(
     service = Service([state("active", "succeeded", queued=False)], patch=(400, {"message": message}))
     ado = provider(service)
     with pytest.raises(
-        ProviderError, match="refused to complete PR 22: Invalid argument value. Parameter name"
+        ProviderError, match=r"refused to complete PR 22: Invalid argument value\. Parameter name"
     ):
         ado.merge(ado._pull(example()), "merge")
 

@@ -237,7 +237,7 @@ def _request(
     return method, f"{base}/pullRequests", query, body
 
 
-def _fresh_branch(stage: Stage, body: dict[str, Any]) -> dict[str, Any]:
+def _fresh_branch(stage: Stage, body: Any) -> dict[str, Any]:
     """A create needs a source branch with no active pull request: give the example one of its own."""
     number = len(stage.repo.pulls) + 1
     branch = f"npaulk/new_{number}"
