@@ -1,8 +1,18 @@
-"""Azure DevOps Services and Server: the Git REST API 7.1 (pull requests, statuses, diffs)."""
+"""Azure DevOps Services and Server: the Git REST API 7.1 (pull requests, statuses, diffs).
+
+Completing a pull request is asynchronous on the real service: `PATCH .../pullrequests/{id}` with
+`status: completed` usually answers the pull request still `active` with `mergeStatus: queued` and
+`completionQueueTime` set, and the merge lands a second or so later (REFERENCE.md section 9; observed in
+berenddeboer/ready-for-agent#1209 and loncadev/baron#217). `merge` therefore polls until the pull request
+is `completed`, or until the service says why it will not be: `conflicts`, `rejectedByPolicy` or
+`failure` (the `PullRequestAsyncStatus` values of `git-7.1.json`).
+"""
 
 from __future__ import annotations
 
 import base64
+import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from promoter.errors import ProviderError
@@ -13,10 +23,21 @@ API_VERSION = "7.1"
 STATUS_API_VERSION = "7.1-preview.1"
 PERMISSIONS = "the scopes 'Code (Read & Write)' and 'Code (Status)'"
 NOBODY = "00000000-0000-0000-0000-000000000000"
+CONNECTION_DATA_API_VERSION = "7.1-preview.1"  # connectionData is still preview-only at 7.1
 _STRATEGY = {"merge": "noFastForward", "squash": "squash", "rebase": "rebase"}
 _STATE = {"pending": "pending", "success": "succeeded", "failure": "failed", "error": "error"}
 _PR_STATE = {"active": "open", "completed": "merged", "abandoned": "closed"}
 PAGE = 100
+COMPLETION_TIMEOUT = 120.0  # seconds to wait for a queued completion before giving up, clearly
+_REFUSED = {
+    "conflicts": "its source branch conflicts with {base}: merge {base} into {branch} (or rebase it), "
+    "push, and promote again",
+    "rejectedByPolicy": "a branch policy on {base} is not met (a required status such as 'promoter', "
+    "a reviewer, a work item link): open the pull request, see which policy blocks it, fix that and "
+    "promote again",
+    "failure": "the merge failed on the service ({reason}): open the pull request, fix what it reports "
+    "and promote again",
+}
 
 
 class AzureDevOpsProvider(HTTPProvider):
@@ -24,10 +45,25 @@ class AzureDevOpsProvider(HTTPProvider):
 
     kind = "azdo"
 
-    def __init__(self, collection_url: str, project: str, name: str, token: str, **client: Any) -> None:
+    def __init__(
+        self,
+        collection_url: str,
+        project: str,
+        name: str,
+        token: str,
+        *,
+        completion_timeout: float = COMPLETION_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+        **client: Any,
+    ) -> None:
         self.project, self.name = project, name
         self.repository = f"{project}/{name}"
+        self._collection = collection_url.rstrip("/")
         self._web = f"{collection_url.rstrip('/')}/{project}/_git/{name}"
+        self.completion_timeout = completion_timeout
+        self._clock = clock
+        self._sleep: Callable[[float], None] = client.get("sleep", time.sleep)
+        self._me: str | None = None
         basic = base64.b64encode(f":{token}".encode()).decode()
         self.client = ForgeClient(
             f"{collection_url.rstrip('/')}/{project}/_apis/git/repositories/{name}",
@@ -120,22 +156,51 @@ class AzureDevOpsProvider(HTTPProvider):
         return self._pull(data)
 
     def set_auto_merge(self, pr: PullRequest, enabled: bool, method: MergeMethod) -> None:
+        """Auto-complete is set by, and in the name of, the authenticated identity (as `az repos pr
+        update --auto-complete` does); the empty GUID turns it off."""
         if pr.auto_merge == enabled or pr.state != "open":
             return
-        raw = self._get(f"/pullrequests/{pr.number}", "get pullrequest")
-        creator = _text(_object(_object(raw).get("createdBy")).get("id")) or None
-        body: dict[str, Any] = {"autoCompleteSetBy": {"id": (creator or NOBODY) if enabled else NOBODY}}
+        body: dict[str, Any] = {"autoCompleteSetBy": {"id": self._my_id() if enabled else NOBODY}}
         if enabled:
             body["completionOptions"] = {"mergeStrategy": _STRATEGY[method], "deleteSourceBranch": False}
         self._send("PATCH", f"/pullrequests/{pr.number}", body, "auto-complete pullrequest")
 
+    def _my_id(self) -> str:
+        """The id of the identity the token belongs to, from `GET {collection}/_apis/connectionData`."""
+        if self._me is None:
+            data = self.client.request(
+                "GET",
+                f"{self._collection}/_apis/connectionData",
+                params={"api-version": CONNECTION_DATA_API_VERSION},
+                route="connection data",
+            ).data
+            me = _text(_object(_object(data).get("authenticatedUser")).get("id"))
+            if not me or me == NOBODY:
+                raise ProviderError(
+                    "Azure DevOps did not say who the token belongs to (connectionData without "
+                    "authenticatedUser.id); check the collection URL and that the token is a PAT"
+                )
+            self._me = me
+        return self._me
+
     def merge(self, pr: PullRequest, method: MergeMethod) -> PullRequest:
-        current = self.get_pull_request(pr.number)
+        """Ask for completion, then wait for the service to finish it (or to say why it will not)."""
+        raw = self._get(f"/pullrequests/{pr.number}", "get pullrequest")
+        current = self._pull(raw)
         if current.state == "merged":
             return current
+        if current.state == "closed":
+            raise ProviderError(
+                f"Azure DevOps PR {pr.number} is abandoned; reactivate it or let the promotion open a new one"
+            )
+        if not _completing(raw):
+            self._request_completion(current, method)
+        return self._await_completion(current)
+
+    def _request_completion(self, current: PullRequest, method: MergeMethod) -> None:
         response = self.client.request(
             "PATCH",
-            f"/pullrequests/{pr.number}?api-version={API_VERSION}",
+            f"/pullrequests/{current.number}?api-version={API_VERSION}",
             json_body={
                 "status": "completed",
                 "lastMergeSourceCommit": {"commitId": current.head_sha},
@@ -144,11 +209,39 @@ class AzureDevOpsProvider(HTTPProvider):
             route="complete pullrequest",
             ok=(200, 400, 409),
         )
-        merged = self.get_pull_request(pr.number)
-        if merged.state == "merged":
-            return merged
-        message = response.data.get("message") if isinstance(response.data, dict) else None
-        raise ProviderError(f"Azure DevOps refused to complete PR {pr.number}: {message or 'no details'}")
+        if response.status != 200:
+            message = response.data.get("message") if isinstance(response.data, dict) else None
+            raise ProviderError(
+                f"Azure DevOps refused to complete PR {current.number}: {' '.join(str(message or 'no details').split())[:300]}"
+            )
+
+    def _await_completion(self, pr: PullRequest) -> PullRequest:
+        """Poll with backoff until completed, refused or `completion_timeout` seconds have passed."""
+        deadline = self._clock() + self.completion_timeout
+        wait = 0.1
+        while True:
+            raw = self._get(f"/pullrequests/{pr.number}", "get pullrequest")
+            current = self._pull(raw)
+            if current.state == "merged":
+                return current
+            if current.state == "closed":
+                raise ProviderError(
+                    f"Azure DevOps PR {pr.number} was abandoned while it was being completed; "
+                    "find out who abandoned it, then promote again"
+                )
+            status = _text(_object(raw).get("mergeStatus"))
+            if status in _REFUSED:
+                reason = _text(_object(raw).get("mergeFailureMessage")) or "no reason given"
+                detail = _REFUSED[status].format(base=pr.base_branch, branch=pr.head_branch, reason=reason)
+                raise ProviderError(f"Azure DevOps refused to complete PR {pr.number} ({status}): {detail}")
+            if self._clock() + wait > deadline:
+                raise ProviderError(
+                    f"Azure DevOps PR {pr.number} is still not completed {self.completion_timeout:.0f} s after "
+                    f"completion was requested (mergeStatus {status or 'missing'}); the service may be busy: "
+                    "promote again later, it will find the PR completed or ask again"
+                )
+            self._sleep(wait)
+            wait = min(wait * 2, 2.0)
 
     def merged_pull_request_for(self, commit: str) -> PullRequest | None:
         data = self._send(
@@ -238,6 +331,20 @@ class AzureDevOpsProvider(HTTPProvider):
             else None,
             auto_merge=bool(auto.get("id")) and auto.get("id") != NOBODY,
         )
+
+
+def _completing(raw: Any) -> bool:
+    """Whether a completion is queued and not yet decided: `completionQueueTime` set, merge `queued`.
+
+    A refusal (`conflicts`, `rejectedByPolicy`, `failure`) from an earlier attempt leaves
+    `completionQueueTime` set too, so only `queued` counts as in flight; then asking again is needless.
+    """
+    data = _object(raw)
+    return (
+        _text(data.get("status")) == "active"
+        and bool(data.get("completionQueueTime"))
+        and _text(data.get("mergeStatus")) == "queued"
+    )
 
 
 def _object(value: Any) -> dict[str, Any]:

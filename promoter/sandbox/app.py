@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from promoter.errors import PromoterError
-from promoter.sandbox import azure_devops, github
+from promoter.sandbox import azure_devops, azure_merges, github
 from promoter.sandbox.accounting import RateLimits, Stats
 from promoter.sandbox.faults import SECONDARY_MESSAGE, FaultPlan, FaultRule, Faults, parse_plan
 from promoter.sandbox.flux import FluxEmulator
@@ -146,6 +146,7 @@ class SandboxApp:
         rate_limit: int = 5000,
         faults: FaultPlan | None = None,
         mergeability_delay: float = DEFAULT_DELAY,
+        azure_merge_delay: float = azure_merges.DEFAULT_DELAY,
     ) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.forge = Forge(root, tokens)
@@ -153,7 +154,8 @@ class SandboxApp:
         self.router = Router()
         self.github = github.GitHub(self.forge, self.rates, mergeability_delay)
         self.github.register(self.router)
-        azure_devops.AzureDevOps(self.forge).register(self.router)
+        self.azure = azure_devops.AzureDevOps(self.forge, azure_merge_delay)
+        self.azure.register(self.router)
         self.router.add("POST", "/api/graphql", self._graphql, "graphql")
         self.specs = Specs.load(specs, self.router.routes)
         self._subset_schema = subset_schema()
@@ -166,6 +168,7 @@ class SandboxApp:
 
     def close(self) -> None:
         self.flux.stop()
+        self.azure.close()
         self.forge.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -282,6 +285,8 @@ class SandboxApp:
                     return version
             if call.body.strip():
                 call.json()
+                if route.personality == "azure":  # read as leniently as Json.NET does (azure_json.py)
+                    call._json = azure_devops.lenient(call.json())
             problem = self._check_request(route, call)
             if problem is not None:
                 if route.personality == "azure":

@@ -1,20 +1,39 @@
-"""The Azure DevOps personality: `/{organization}/{project}/_apis/git/repositories/{repositoryId}/...`.
+"""The Azure DevOps personality: the Git REST API 7.1 as the service serves it (docs/sandbox.md).
 
-Pull requests (search, create, update, auto-complete, complete), commit statuses with `context.genre/name`,
-refs, commit diffs (ancestry) and the pull request query (find a PR by its merge commit). Every call must
-carry `api-version` (query or Accept header), as Azure DevOps requires; errors have its JSON shape with the
-TF error codes a client would see. Branch protection is the same as on GitHub: a required status
-(`genre/name`, or just the name) on the source commit, without which completion is refused.
+Every call exists twice, as on the service: `/{organization}/{project}/_apis/git/repositories/{repo}/...`
+(repository by name or id, project by name or id) and `/{organization}/_apis/git/repositories/{id}/...`
+(repository by GUID only; the description marks `project` `x-ms-required: false`). Route words are
+case-insensitive (Microsoft's own URLs say `pullRequests`), and so are organisation, project and
+repository names. Merges and completions are asynchronous (`azure_merges.py`); route discovery for
+Microsoft's Python client is in `azure_locations.py`; shapes, leniency and api-version rules in
+`azure_json.py`. Branch protection is the forge's: a required status (`genre/name`, or just the name) on
+the source commit, without which completion is `rejectedByPolicy`.
 """
 
 from __future__ import annotations
 
-import re
+import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from promoter.sandbox import azure_locations
+from promoter.sandbox.azure_json import (
+    ENUMS,
+    Shapes,
+    check_api_version,
+    enum_value,
+    error_body,
+    iso,
+    iso_seconds,
+    lenient,
+    listing,
+    query_flag,
+    query_int,
+)
+from promoter.sandbox.azure_merges import DEFAULT_DELAY, Completion, MergeQueue
 from promoter.sandbox.forge import (
     Account,
     AutoMerge,
@@ -29,35 +48,21 @@ from promoter.sandbox.github import blocking
 from promoter.sandbox.gitrepo import is_branch_name
 from promoter.sandbox.routing import BadRequest, Call, Reply, Router
 
+__all__ = ["check_api_version", "error_body", "error_reply", "lenient"]
+
 PREFIX = "/{organization}/{project}/_apis/git"
-API_VERSION = re.compile(r"\d+\.\d+(-preview(\.\d+)?)?")
-STATES = ("notSet", "pending", "succeeded", "failed", "error", "notApplicable")
-STRATEGIES: dict[str, MergeMethod] = {"noFastForward": "merge", "squash": "squash"}
+ORG_PREFIX = "/{organization}/_apis/git"
+STRATEGIES: dict[str, MergeMethod] = {
+    "noFastForward": "merge",
+    "squash": "squash",
+    "rebase": "rebase",
+    "rebaseMerge": "rebaseMerge",
+}
 NO_ONE = "00000000-0000-0000-0000-000000000000"
-
-
-def iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{int(timestamp * 1000) % 1000:03d}Z"
-    )
-
-
-def error_body(message: str, type_key: str, status: int) -> Reply:
-    return Reply(
-        status,
-        {
-            "$id": "1",
-            "innerException": None,
-            "message": message,
-            "typeName": f"Microsoft.TeamFoundation.SourceControl.WebServer.{type_key}, "
-            "Microsoft.TeamFoundation.SourceControl.WebServer",
-            "typeKey": type_key,
-            "errorCode": 0,
-            "eventId": 3000,
-        },
-    )
+LAST_MERGE_SOURCE = (
+    "Invalid argument value.\r\nParameter name: You must specify a valid LastMergeSourceCommit to perform "
+    "this operation."
+)
 
 
 def error_reply(exc: ForgeError | BadRequest, template: str) -> Reply:
@@ -93,185 +98,177 @@ def error_reply(exc: ForgeError | BadRequest, template: str) -> Reply:
     return error_body(exc.message, "GitPullRequestStaleException", 409)
 
 
-def check_api_version(call: Call) -> Reply | None:
-    version = call.query.get("api-version")
-    if version is None:
-        match = re.search(r"api-version=([\w.-]+)", call.headers.get("accept", ""))
-        version = match[1] if match else None
-    if version is None:
-        return error_body(
-            f'No api-version was supplied for the "{call.method}" request. The version must be supplied either as '
-            'part of the Accept header (e.g. "application/json; api-version=1.0") or as a query parameter '
-            "(e.g. '?api-version=1.0').",
-            "VssVersionNotSpecifiedException",
-            400,
-        )
-    if not API_VERSION.fullmatch(version):
-        return error_body(
-            f"The version '{version[:40]}' is not a valid api-version: use e.g. 7.1 or 7.1-preview.1",
-            "VssInvalidApiVersionException",
-            400,
-        )
-    return None
-
-
 def _ref_name(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value.startswith("refs/heads/") or not is_branch_name(value[11:]):
         raise BadRequest(f"{field} must be a branch ref such as refs/heads/main", field=field)
     return value[11:]
 
 
-class Shapes:
-    def __init__(self, base_url: str, repo: Repository) -> None:
-        self.base = base_url
-        self.repo = repo
-        self.api = f"{base_url}/{repo.owner}/{repo.project}/_apis/git/repositories/{repo.uuid}"
-
-    def identity(self, login: str) -> dict[str, Any]:
-        account = Account(login)
-        url = f"{self.base}/{self.repo.owner}/_apis/Identities/{account.uuid}"
-        return {
-            "displayName": login,
-            "url": url,
-            "_links": {"avatar": {"href": f"{self.base}/avatars/{login}"}},
-            "id": account.uuid,
-            "uniqueName": f"{login}@sandbox.local",
-            "imageUrl": f"{self.base}/avatars/{login}",
-            "descriptor": f"aad.{account.uuid}",
-        }
-
-    def repository(self) -> dict[str, Any]:
-        repo = self.repo
-        remote = f"{self.base}/{repo.owner}/{repo.project}/_git/{repo.name}"
-        return {
-            "id": repo.uuid,
-            "name": repo.name,
-            "url": self.api,
-            "project": {
-                "id": repo.project_uuid,
-                "name": repo.project,
-                "url": f"{self.base}/{repo.owner}/_apis/projects/{repo.project_uuid}",
-                "state": "wellFormed",
-                "revision": 1,
-                "visibility": "private",
-                "lastUpdateTime": iso(repo.created_at),
-            },
-            "defaultBranch": f"refs/heads/{repo.default_branch}",
-            "size": 0,
-            "remoteUrl": remote,
-            "sshUrl": remote,
-            "webUrl": remote,
-            "isDisabled": False,
-            "isInMaintenance": False,
-        }
-
-    def commit_ref(self, sha: str) -> dict[str, Any]:
-        return {"commitId": sha, "url": f"{self.api}/commits/{sha}"}
-
-    def pull_request(self, forge: Forge, pr: PullRequest) -> dict[str, Any]:
-        repo = self.repo
-        status = "completed" if pr.merged else "abandoned" if pr.state == "closed" else "active"
-        mergeable = forge.mergeable(repo, pr)
-        merge_status = (
-            "succeeded" if pr.merged or mergeable else "conflicts" if mergeable is False else "notSet"
-        )
-        data: dict[str, Any] = {
-            "repository": self.repository(),
-            "pullRequestId": pr.number,
-            "codeReviewId": pr.number,
-            "status": status,
-            "createdBy": self.identity(pr.created_by),
-            "creationDate": iso(pr.created_at),
-            "title": pr.title,
-            "description": pr.body,
-            "sourceRefName": f"refs/heads/{pr.head_ref}",
-            "targetRefName": f"refs/heads/{pr.base_ref}",
-            "mergeStatus": merge_status,
-            "isDraft": False,
-            "mergeId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{repo.key}#{pr.number}")),
-            "lastMergeSourceCommit": self.commit_ref(pr.head_sha),
-            "reviewers": [],
-            "url": f"{self.api}/pullRequests/{pr.number}",
-            "supportsIterations": True,
-            "artifactId": f"vstfs:///Git/PullRequestId/{repo.project_uuid}%2f{repo.uuid}%2f{pr.number}",
-        }
-        target = pr.base_sha_at_merge if pr.merged else repo.branches.get(pr.base_ref)
-        if target:
-            data["lastMergeTargetCommit"] = self.commit_ref(target)
-        if pr.merge_commit_sha:
-            data["lastMergeCommit"] = self.commit_ref(pr.merge_commit_sha)
-        if pr.closed_at is not None:
-            data["closedDate"] = iso(pr.closed_at)
-            data["closedBy"] = self.identity(pr.closed_by or pr.created_by)
-        if pr.auto_merge is not None:
-            data["autoCompleteSetBy"] = self.identity(pr.auto_merge.enabled_by)
-        if pr.completion_options:
-            data["completionOptions"] = pr.completion_options
-        return data
-
-    def status(self, status: Status) -> dict[str, Any]:
-        context: dict[str, Any] = {"name": status.context}
-        if status.genre is not None:
-            context["genre"] = status.genre
-        data: dict[str, Any] = {
-            "id": status.id,
-            "state": status.state,
-            "description": status.description or "",
-            "context": context,
-            "creationDate": iso(status.created_at),
-            "updatedDate": iso(status.created_at),
-            "createdBy": self.identity(status.creator),
-        }
-        if status.target_url:
-            data["targetUrl"] = status.target_url
-        return data
+def _pr_status(pr: PullRequest) -> str:
+    return "completed" if pr.merged else "abandoned" if pr.state == "closed" else "active"
 
 
-def _shapes(shapes: Shapes, forge: Forge, pulls: list[PullRequest]) -> list[dict[str, Any]]:
-    return [shapes.pull_request(forge, pr) for pr in pulls]
+@dataclass
+class Extras:
+    """What the forge does not keep for a pull request: reviewers with votes, draft, its own statuses."""
 
-
-def listing(items: list[Any]) -> dict[str, Any]:
-    return {"count": len(items), "value": items}
+    reviewers: dict[str, tuple[int, bool]] = field(default_factory=dict)  # login -> (vote, required)
+    draft: bool = False
+    statuses: list[tuple[Status, dict[str, Any]]] = field(
+        default_factory=list
+    )  # with iterationId, properties
 
 
 class AzureDevOps:
-    def __init__(self, forge: Forge) -> None:
+    def __init__(self, forge: Forge, merge_delay: float = DEFAULT_DELAY) -> None:
         self.forge = forge
+        self.merges = MergeQueue(forge, merge_delay)
+        self._extras: dict[tuple[str, int], Extras] = {}
+        self._lock = threading.Lock()
+        self._status_ids = 0
+        self._commits: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def close(self) -> None:
+        self.merges.close()
 
     def register(self, router: Router) -> None:
         repo = "/repositories/{repositoryId}"
+        pull = f"{repo}/pullrequests/{{pullRequestId}}"
         routes: list[tuple[str, str, Any]] = [
-            ("POST", "/repositories", self.create_repo),
             ("GET", repo, self.get_repo),
             ("GET", f"{repo}/pullrequests", self.list_pulls),
             ("POST", f"{repo}/pullrequests", self.create_pull),
-            ("GET", f"{repo}/pullrequests/{{pullRequestId}}", self.get_pull),
-            ("PATCH", f"{repo}/pullrequests/{{pullRequestId}}", self.update_pull),
+            ("GET", pull, self.get_pull),
+            ("PATCH", pull, self.update_pull),
+            ("GET", f"{pull}/statuses", self.list_pull_statuses),
+            ("POST", f"{pull}/statuses", self.create_pull_status),
+            ("GET", "/pullrequests/{pullRequestId}", self.get_pull_by_id),
             ("POST", f"{repo}/pullrequestquery", self.query_pulls),
             ("GET", f"{repo}/commits/{{commitId}}/statuses", self.list_statuses),
             ("POST", f"{repo}/commits/{{commitId}}/statuses", self.create_status),
             ("GET", f"{repo}/refs", self.list_refs),
             ("GET", f"{repo}/diffs/commits", self.diff_commits),
         ]
+        router.add("POST", "/repositories", self.create_repo, "azure", PREFIX, PREFIX, ignore_case=True)
+        router.add("GET", "/repositories", self.list_repos, "azure", PREFIX, PREFIX, ignore_case=True)
+        router.add("GET", "/pullrequests", self.list_project_pulls, "azure", PREFIX, PREFIX, ignore_case=True)
         for method, template, handler in routes:
-            router.add(method, template, handler, "azure", prefix=PREFIX, spec_prefix=PREFIX)
+            router.add(method, template, handler, "azure", PREFIX, PREFIX, ignore_case=True)
+            router.add(method, template, handler, "azure", ORG_PREFIX, PREFIX, ignore_case=True)
+        azure_locations.register(router)
+
+    # -- lookups -----------------------------------------------------------------------------------------
 
     def _repo(self, call: Call) -> Repository:
+        """The repository a URL names: by name or id under a project, by GUID only at the organisation level."""
         p = call.params
-        return self.forge.find_repo("azure", p["organization"], p["repositoryId"], p["project"])
+        org, wanted, project = p["organization"].lower(), p["repositoryId"].lower(), p.get("project")
+        for repo in self.forge.repos():
+            if repo.kind != "azure" or repo.owner.lower() != org:
+                continue
+            if project is None:
+                if repo.uuid == wanted:
+                    return repo
+            elif project.lower() in (str(repo.project).lower(), repo.project_uuid) and wanted in (
+                repo.name.lower(),
+                repo.uuid,
+            ):
+                return repo
+        raise ForgeError("not_found", "Not Found")
 
     def _pull(self, call: Call) -> tuple[Repository, PullRequest]:
         repo = self._repo(call)
-        try:
-            number = int(call.params["pullRequestId"])
-        except ValueError:
-            raise ForgeError("not_found", "Not Found") from None
-        return repo, self.forge.pull(repo, number)
+        return repo, self.forge.pull(repo, _number(call))
 
-    async def _pull_json(self, call: Call, repo: Repository, pr: PullRequest, status: int = 200) -> Reply:
-        shapes = Shapes(call.base_url, repo)
-        return Reply(status, await blocking(lambda: shapes.pull_request(self.forge, pr)))
+    def _extra(self, repo: Repository, number: int) -> Extras:
+        with self._lock:
+            return self._extras.setdefault((repo.key, number), Extras())
+
+    # -- shapes ------------------------------------------------------------------------------------------
+
+    def pull_json(self, base_url: str, repo: Repository, pr: PullRequest) -> dict[str, Any]:
+        """A pull request as the service shows it now (merge status, merge commit, queue time)."""
+        shapes = Shapes(base_url, repo)
+        extra = self._extra(repo, pr.number)
+        target = pr.base_sha_at_merge if pr.merged else repo.branches.get(pr.base_ref)
+        data: dict[str, Any] = {
+            "repository": shapes.repository(),
+            "pullRequestId": pr.number,
+            "codeReviewId": pr.number,
+            "status": _pr_status(pr),
+            "createdBy": shapes.identity(pr.created_by),
+            "creationDate": iso(pr.created_at),
+            "title": pr.title,
+            "description": pr.body,
+            "sourceRefName": f"refs/heads/{pr.head_ref}",
+            "targetRefName": f"refs/heads/{pr.base_ref}",
+            "mergeStatus": self.merges.merge_status(repo, pr),
+            "isDraft": extra.draft,
+            "mergeId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{repo.key}#{pr.number}")),
+            "lastMergeSourceCommit": shapes.commit_ref(pr.head_sha),
+            "reviewers": [
+                shapes.reviewer(pr.number, login, vote, required)
+                for login, (vote, required) in extra.reviewers.items()
+            ],
+            "url": f"{shapes.api}/pullRequests/{pr.number}",
+            "_links": shapes.pull_links(pr.number, pr.head_sha, target, pr.created_by),
+            "supportsIterations": True,
+            "artifactId": f"vstfs:///Git/PullRequestId/{repo.project_uuid}%2f{repo.uuid}%2f{pr.number}",
+        }
+        if target:
+            data["lastMergeTargetCommit"] = shapes.commit_ref(target)
+        merge_commit = pr.merge_commit_sha if pr.merged else self.merges.preview_commit(repo, pr)
+        if merge_commit:
+            data["lastMergeCommit"] = self._commit_json(shapes, repo, merge_commit)
+        queued = self.merges.queued_at(repo, pr)
+        if queued is not None:
+            data["completionQueueTime"] = iso(queued)
+        failure = self.merges.failure_message(repo, pr)
+        if failure:
+            data["mergeFailureMessage"] = failure
+        if pr.closed_at is not None:
+            data["closedDate"] = iso(pr.closed_at)
+            data["closedBy"] = shapes.identity(pr.closed_by or pr.created_by)
+        if pr.auto_merge is not None:
+            data["autoCompleteSetBy"] = shapes.identity(pr.auto_merge.enabled_by)
+        if pr.completion_options:
+            data["completionOptions"] = pr.completion_options
+        return data
+
+    def _commit_json(self, shapes: Shapes, repo: Repository, sha: str) -> dict[str, Any]:
+        """A GitCommitRef with author, committer and comment, as `lastMergeCommit` is written."""
+        with self._lock:
+            cached = self._commits.get((repo.key, sha))
+        if cached is None:
+            cached = self._commit_fields(repo, sha)
+            with self._lock:
+                self._commits[(repo.key, sha)] = cached
+        return {**cached, "url": f"{shapes.api}/commits/{sha}"}
+
+    def _commit_fields(self, repo: Repository, sha: str) -> dict[str, Any]:
+        info = self.forge.commit(repo, sha)  # commits never change: read each once
+        return {
+            "commitId": sha,
+            "author": {
+                "name": info.author.name,
+                "email": info.author.email,
+                "date": iso_seconds(info.author_date),
+            },
+            "committer": {
+                "name": info.committer.name,
+                "email": info.committer.email,
+                "date": iso_seconds(info.committer_date),
+            },
+            "comment": info.message.strip(),
+        }
+
+    def _pulls_json(self, base_url: str, repo: Repository, pulls: list[PullRequest]) -> list[dict[str, Any]]:
+        return [self.pull_json(base_url, repo, pr) for pr in pulls]
+
+    async def _pull_reply(self, call: Call, repo: Repository, pr: PullRequest, status: int = 200) -> Reply:
+        return Reply(status, await blocking(partial(self.pull_json, call.base_url, repo, pr)))
+
+    # -- repositories --------------------------------------------------------------------------------------
 
     async def create_repo(self, call: Call) -> Reply:
         data = call.object()
@@ -286,37 +283,63 @@ class AzureDevOps:
         )
         return Reply(201, Shapes(call.base_url, repo).repository())
 
+    async def list_repos(self, call: Call) -> Reply:
+        org, project = call.params["organization"].lower(), call.params["project"].lower()
+        repos = [
+            r
+            for r in self.forge.repos()
+            if r.kind == "azure"
+            and r.owner.lower() == org
+            and project in (str(r.project).lower(), r.project_uuid)
+        ]
+        return Reply(200, listing([Shapes(call.base_url, r).repository() for r in repos]))
+
     async def get_repo(self, call: Call) -> Reply:
-        repo = self._repo(call)
-        return Reply(200, Shapes(call.base_url, repo).repository())
+        return Reply(200, Shapes(call.base_url, self._repo(call)).repository())
+
+    # -- pull requests -------------------------------------------------------------------------------------
 
     async def list_pulls(self, call: Call) -> Reply:
         repo = self._repo(call)
         q = call.query
-        status = q.get("searchCriteria.status", "active")
-        if status not in ("active", "abandoned", "completed", "all", "notSet"):
-            raise BadRequest(f"searchCriteria.status {status[:40]!r} is not a valid status", field="status")
+        status = enum_value("status", q.get("searchCriteria.status", "active"))
+        if status not in ENUMS["status"]:
+            raise BadRequest(
+                f"searchCriteria.status {str(status)[:40]!r} is not a valid status", field="status"
+            )
         source = q.get("searchCriteria.sourceRefName")
         target = q.get("searchCriteria.targetRefName")
-        try:
-            skip = max(int(q.get("$skip", "0")), 0)
-            top = min(max(int(q.get("$top", "101")), 0), 1000)
-        except ValueError:
-            raise BadRequest("$top and $skip must be integers", field="$top") from None
-        pulls = []
-        for pr in sorted(self.forge.pulls(repo), key=lambda p: p.number, reverse=True):
-            pr_status = "completed" if pr.merged else "abandoned" if pr.state == "closed" else "active"
-            if status not in ("all", "notSet") and pr_status != status:
-                continue
-            if source and f"refs/heads/{pr.head_ref}" != source:
-                continue
-            if target and f"refs/heads/{pr.base_ref}" != target:
-                continue
-            pulls.append(pr)
-        shapes = Shapes(call.base_url, repo)
+        skip, top = query_int(call, "$skip", 0), min(query_int(call, "$top", 101), 1000)
+        pulls = [
+            pr
+            for pr in sorted(self.forge.pulls(repo), key=lambda p: p.number, reverse=True)
+            if (status in ("all", "notSet") or _pr_status(pr) == status)
+            and (not source or f"refs/heads/{pr.head_ref}".lower() == source.lower())
+            and (not target or f"refs/heads/{pr.base_ref}".lower() == target.lower())
+        ]
         chunk = pulls[skip : skip + top]
         return Reply(
-            200, listing(await blocking(lambda: [shapes.pull_request(self.forge, pr) for pr in chunk]))
+            200,
+            listing(await blocking(partial(self._pulls_json, call.base_url, repo, chunk))),
+        )
+
+    async def list_project_pulls(self, call: Call) -> Reply:
+        """`GET /{org}/{project}/_apis/git/pullrequests`: active pull requests of every repository."""
+        org, project = call.params["organization"].lower(), call.params["project"].lower()
+        found = [
+            (repo, pr)
+            for repo in self.forge.repos()
+            if repo.kind == "azure"
+            and repo.owner.lower() == org
+            and project in (str(repo.project).lower(), repo.project_uuid)
+            for pr in self.forge.pulls(repo)
+            if _pr_status(pr) == "active"
+        ]
+        skip, top = query_int(call, "$skip", 0), min(query_int(call, "$top", 101), 1000)
+        chunk = found[skip : skip + top]
+        return Reply(
+            200,
+            listing(await blocking(lambda: [self.pull_json(call.base_url, r, pr) for r, pr in chunk])),
         )
 
     async def create_pull(self, call: Call) -> Reply:
@@ -328,30 +351,65 @@ class AzureDevOps:
         description = data.get("description") or ""
         if not isinstance(title, str) or not isinstance(description, str):
             raise BadRequest("title and description must be strings", field="title")
+        reviewers = self._reviewers(data.get("reviewers"))
+        draft = data.get("isDraft", False)
+        if not isinstance(draft, bool):
+            raise BadRequest("isDraft must be true or false", field="isDraft")
         pr = await blocking(
             lambda: self.forge.create_pull(repo, call.user.login, source, target, title, description)
         )
-        return await self._pull_json(call, repo, pr, 201)
+        extra = self._extra(repo, pr.number)
+        extra.reviewers, extra.draft = reviewers, draft
+        # autoCompleteSetBy is ignored on create: "auto-complete will not get set on create, so a
+        # subsequent update is required" (Azure/azure-devops-cli-extension, pull_request.py).
+        return await self._pull_reply(call, repo, pr, 201)
+
+    def _reviewers(self, value: Any) -> dict[str, tuple[int, bool]]:
+        if value is None:
+            return {}
+        if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+            raise BadRequest("reviewers must be a list of identity references with an id", field="reviewers")
+        found: dict[str, tuple[int, bool]] = {}
+        for reviewer in value:
+            login = self._login(reviewer.get("id"))
+            if login is None:
+                raise BadRequest(
+                    f"reviewer {str(reviewer.get('id'))[:40]!r} is not a known identity", field="reviewers"
+                )
+            vote = reviewer.get("vote", 0)
+            if vote not in (-10, -5, 0, 5, 10):
+                raise BadRequest("a reviewer's vote must be one of 10, 5, 0, -5, -10", field="vote")
+            found[login] = (vote, reviewer.get("isRequired") is True)
+        return found
+
+    def _login(self, identity: Any) -> str | None:
+        return next(
+            (login for login in self.forge.tokens.values() if Account(login).uuid == str(identity).lower()),
+            None,
+        )
 
     async def get_pull(self, call: Call) -> Reply:
         repo, pr = self._pull(call)
-        return await self._pull_json(call, repo, pr)
+        return await self._pull_reply(call, repo, pr)
+
+    async def get_pull_by_id(self, call: Call) -> Reply:
+        """`GET /{org}[/{project}]/_apis/git/pullrequests/{id}`: a pull request without its repository."""
+        number, org = _number(call), call.params["organization"].lower()
+        project = call.params.get("project")
+        for repo in self.forge.repos():
+            if repo.kind != "azure" or repo.owner.lower() != org:
+                continue
+            if project is not None and project.lower() not in (str(repo.project).lower(), repo.project_uuid):
+                continue
+            if number in repo.pulls:
+                return await self._pull_reply(call, repo, repo.pulls[number])
+        raise ForgeError("not_found", "Not Found")
 
     async def update_pull(self, call: Call) -> Reply:
         """Update, auto-complete, abandon, reactivate or complete (`status: completed`) a pull request."""
         repo, pr = self._pull(call)
         data = call.object()
-        options = data.get("completionOptions")
-        if options is not None:
-            if not isinstance(options, dict):
-                raise BadRequest("completionOptions must be an object", field="completionOptions")
-            strategy = options.get("mergeStrategy", "noFastForward")
-            if strategy not in STRATEGIES:
-                raise BadRequest(
-                    f"mergeStrategy {str(strategy)[:40]!r} is not supported by the sandbox: use noFastForward or squash",
-                    field="mergeStrategy",
-                )
-            pr.completion_options = options
+        self._completion_options(pr, data.get("completionOptions"))
         for key in ("title", "description"):
             if key in data and not isinstance(data[key], str):
                 raise BadRequest(f"{key} must be a string", field=key)
@@ -359,6 +417,10 @@ class AzureDevOps:
         status = data.get("status")
         if status not in (None, "active", "abandoned", "completed"):
             raise BadRequest("status must be active, abandoned or completed", field="status")
+        if "isDraft" in data:
+            if not isinstance(data["isDraft"], bool):
+                raise BadRequest("isDraft must be true or false", field="isDraft")
+            self._extra(repo, pr.number).draft = data["isDraft"]
         if "title" in data or "description" in data or target or status in ("active", "abandoned"):
             self.forge.update_pull(
                 repo,
@@ -371,44 +433,68 @@ class AzureDevOps:
             )
         if "autoCompleteSetBy" in data:
             self._auto_complete(repo, pr, data["autoCompleteSetBy"])
-        elif options is not None and pr.auto_merge is not None:
+        elif data.get("completionOptions") is not None and pr.auto_merge is not None:
             self._auto_complete(repo, pr, {"id": Account(pr.auto_merge.enabled_by).uuid})
         if status == "completed":
-            await self._complete(call, repo, pr, data)
-        return await self._pull_json(call, repo, pr)
+            self._complete(call, repo, pr, data)
+        return await self._pull_reply(call, repo, pr)
+
+    def _completion_options(self, pr: PullRequest, options: Any) -> None:
+        if options is None:
+            return
+        if not isinstance(options, dict):
+            raise BadRequest("completionOptions must be an object", field="completionOptions")
+        strategy = options.get("mergeStrategy")
+        if strategy is not None and strategy not in STRATEGIES:
+            raise BadRequest(
+                f"mergeStrategy {str(strategy)[:40]!r} is not one of {', '.join(STRATEGIES)}",
+                field="mergeStrategy",
+            )
+        # What the service keeps: the options sent, defaults (false) left out, as in its example answer.
+        pr.completion_options = {k: v for k, v in options.items() if v is not False}
+
+    def _strategy(self, pr: PullRequest) -> MergeMethod:
+        """mergeStrategy, else the deprecated squashMerge flag, else a no-fast-forward merge (git-7.1.json)."""
+        options = pr.completion_options
+        default = "squash" if options.get("squashMerge") is True else "noFastForward"
+        return STRATEGIES[options.get("mergeStrategy") or default]
 
     def _auto_complete(self, repo: Repository, pr: PullRequest, setter: Any) -> None:
         if setter is not None and not isinstance(setter, dict):
             raise BadRequest(
                 "autoCompleteSetBy must be an identity reference with an id", field="autoCompleteSetBy"
             )
-        who = (setter or {}).get("id") or NO_ONE
+        who = str((setter or {}).get("id") or NO_ONE).lower()
         if who == NO_ONE:
             self.forge.set_auto_merge(repo, pr.number, None)
             return
-        login = next((u for u in self.forge.tokens.values() if Account(u).uuid == who), None)
+        login = self._login(who)
         if login is None:
             raise BadRequest(
-                f"autoCompleteSetBy.id {str(who)[:40]!r} is not a known identity", field="autoCompleteSetBy"
+                f"autoCompleteSetBy.id {who[:40]!r} is not a known identity", field="autoCompleteSetBy"
             )
         options = pr.completion_options
         auto = AutoMerge(
             enabled_by=login,
-            method=STRATEGIES[options.get("mergeStrategy", "noFastForward")],
+            method=self._strategy(pr),
             commit_title=options.get("mergeCommitMessage") or "",
-            delete_source_branch=bool(options.get("deleteSourceBranch", False)),
+            delete_source_branch=options.get("deleteSourceBranch") is True,
         )
         self.forge.set_auto_merge(repo, pr.number, auto)
 
-    async def _complete(self, call: Call, repo: Repository, pr: PullRequest, data: dict[str, Any]) -> None:
+    def _complete(self, call: Call, repo: Repository, pr: PullRequest, data: dict[str, Any]) -> None:
+        """What the service checks before it queues a completion; the merge itself comes later."""
         source = data.get("lastMergeSourceCommit")
         sha = source.get("commitId") if isinstance(source, dict) else None
-        if not isinstance(sha, str):
-            raise BadRequest(
-                "lastMergeSourceCommit.commitId is required to complete a pull request",
-                field="lastMergeSourceCommit",
-            )
-        if pr.state == "open" and sha != pr.head_sha:
+        if not isinstance(sha, str) or not sha:
+            raise BadRequest(LAST_MERGE_SOURCE, field="lastMergeSourceCommit")
+        if pr.merged:
+            return
+        if pr.state != "open":
+            raise ForgeError("not_mergeable", "the pull request is abandoned; reactivate it first")
+        if self._extra(repo, pr.number).draft:
+            raise ForgeError("not_mergeable", "the pull request is a draft; publish it first")
+        if sha.lower() != pr.head_sha:
             raise ForgeError(
                 "head_moved",
                 "TF401192: The pull request's source branch has been updated since lastMergeSourceCommit; "
@@ -416,25 +502,25 @@ class AzureDevOps:
             )
         options = pr.completion_options
         message = options.get("mergeCommitMessage")
-        await blocking(
-            lambda: self.forge.merge(
-                repo,
-                pr.number,
+        self.merges.request(
+            repo,
+            pr,
+            Completion(
+                time.time(),
                 call.user.login,
-                STRATEGIES[options.get("mergeStrategy", "noFastForward")],
-                sha,
-                title=message if isinstance(message, str) and message else None,
-                delete_source_branch=bool(options.get("deleteSourceBranch", False)),
-            )
+                self._strategy(pr),
+                pr.head_sha,
+                message if isinstance(message, str) and message else None,
+                options.get("deleteSourceBranch") is True,
+                auto=False,
+            ),
         )
 
     async def query_pulls(self, call: Call) -> Reply:
         repo = self._repo(call)
-        data = call.object()
-        queries = data.get("queries")
+        queries = call.object().get("queries")
         if not isinstance(queries, list) or not all(isinstance(q, dict) for q in queries):
             raise BadRequest("queries must be a list of {type, items}", field="queries")
-        shapes = Shapes(call.base_url, repo)
         pulls = self.forge.pulls(repo)
         results = []
         for query in queries:
@@ -453,9 +539,11 @@ class AzureDevOps:
                     if sha == pr.merge_commit_sha or (kind == "commit" and sha == pr.head_sha)
                 ]
                 if matches:
-                    found[sha] = await blocking(partial(_shapes, shapes, self.forge, matches))
+                    found[sha] = await blocking(partial(self._pulls_json, call.base_url, repo, matches))
             results.append(found)
         return Reply(200, {"queries": queries, "results": results})
+
+    # -- statuses ------------------------------------------------------------------------------------------
 
     async def list_statuses(self, call: Call) -> Reply:
         repo = self._repo(call)
@@ -465,74 +553,121 @@ class AzureDevOps:
                 "invalid",
                 f"TF401175: The version descriptor {call.params['commitId'][:60]} could not be resolved",
             )
-        latest_only = call.query.get("latestOnly", "false").lower() == "true"
-        statuses = self.forge.latest_statuses(repo, sha) if latest_only else self.forge.statuses(repo, sha)
-        try:
-            skip = max(int(call.query.get("skip", "0")), 0)
-            top = max(int(call.query.get("top", "1000")), 0)
-        except ValueError:
-            raise BadRequest("top and skip must be integers", field="top") from None
+        latest = query_flag(call, "latestOnly")
+        statuses = self.forge.latest_statuses(repo, sha) if latest else self.forge.statuses(repo, sha)
+        skip, top = query_int(call, "skip", 0), query_int(call, "top", 1000)
         shapes = Shapes(call.base_url, repo)
         return Reply(200, listing([shapes.status(s) for s in statuses[skip : skip + top]]))
 
-    async def create_status(self, call: Call) -> Reply:
-        repo = self._repo(call)
-        data = call.object()
+    def _status_fields(self, data: dict[str, Any]) -> tuple[str, str, str | None, str | None, str | None]:
         state = data.get("state")
-        if state not in STATES:
-            raise BadRequest(f"state must be one of {', '.join(STATES)}", field="state")
+        if state not in ENUMS["state"]:
+            raise BadRequest(f"state must be one of {', '.join(ENUMS['state'])}", field="state")
         context = data.get("context")
         if not isinstance(context, dict) or not isinstance(context.get("name"), str) or not context["name"]:
             raise BadRequest("context.name is required", field="context")
-        genre = context.get("genre")
-        description = data.get("description")
-        target_url = data.get("targetUrl")
-        if (
-            not isinstance(genre, str | None)
-            or not isinstance(description, str | None)
-            or not isinstance(target_url, str | None)
-        ):
+        genre, description, target_url = context.get("genre"), data.get("description"), data.get("targetUrl")
+        if not all(isinstance(v, str | None) for v in (genre, description, target_url)):
             raise BadRequest("context.genre, description and targetUrl must be strings", field="context")
+        return state, context["name"], genre or None, description, target_url
+
+    async def create_status(self, call: Call) -> Reply:
+        repo = self._repo(call)
+        state, name, genre, description, target_url = self._status_fields(call.object())
         sha = call.params["commitId"]
-        resolved = await blocking(lambda: self.forge.resolve(repo, sha))
+        resolved = await blocking(lambda: self.forge.resolve(repo, sha.lower()))
         if resolved is None or resolved != sha.lower():
             raise ForgeError("invalid", f"TF401175: The version descriptor {sha[:60]} could not be resolved")
         status = await blocking(
             lambda: self.forge.add_status(
-                repo,
-                resolved,
-                call.user.login,
-                state,
-                context["name"],
-                description,
-                target_url,
-                genre or None,
+                repo, resolved, call.user.login, state, name, description, target_url, genre
             )
         )
         return Reply(201, Shapes(call.base_url, repo).status(status))
 
+    async def list_pull_statuses(self, call: Call) -> Reply:
+        repo, pr = self._pull(call)
+        shapes = Shapes(call.base_url, repo)
+        statuses = self._extra(repo, pr.number).statuses
+        return Reply(200, listing([self._pull_status(shapes, pr, s, more) for s, more in statuses]))
+
+    async def create_pull_status(self, call: Call) -> Reply:
+        """A status on the pull request itself (not on a commit): stored, listed, not a policy input."""
+        repo, pr = self._pull(call)
+        data = call.object()
+        state, name, genre, description, target_url = self._status_fields(data)
+        with self._lock:
+            self._status_ids += 1
+            status = Status(
+                self._status_ids,
+                pr.head_sha,
+                state,
+                name,
+                description,
+                target_url,
+                call.user.login,
+                time.time(),
+                genre,
+            )
+        more = _status_extras(data)
+        self._extra(repo, pr.number).statuses.append((status, more))
+        return Reply(200, self._pull_status(Shapes(call.base_url, repo), pr, status, more))
+
+    def _pull_status(
+        self, shapes: Shapes, pr: PullRequest, status: Status, more: dict[str, Any]
+    ) -> dict[str, Any]:
+        data = {**more, **shapes.status(status)}
+        data["_links"] = {
+            "self": {"href": f"{shapes.api}/pullRequests/{pr.number}/statuses/{status.id}"},
+            "repository": {"href": shapes.api},
+        }
+        return data
+
+    # -- refs and diffs ------------------------------------------------------------------------------------
+
     async def list_refs(self, call: Call) -> Reply:
+        """`filter` is a prefix after `refs/` (`heads/`, `tags/`); `filterContains` a substring of the
+        name; `includeStatuses` adds each ref's commit statuses (the refs examples)."""
         repo = self._repo(call)
         prefix = "refs/" + call.query.get("filter", "")
+        contains = call.query.get("filterContains", "").lower()
+        with_statuses = query_flag(call, "includeStatuses")
+        latest_only = query_flag(call, "latestStatusesOnly")
         shapes = Shapes(call.base_url, repo)
-        refs = [
-            {
-                "name": f"refs/heads/{branch}",
+        tags = await blocking(self.forge.git(repo).tags)
+        refs: list[tuple[str, str, str | None]] = [
+            (f"refs/heads/{branch}", sha, None) for branch, sha in repo.branches.items()
+        ]
+        refs += [(f"refs/tags/{tag}", sha, peeled) for tag, (sha, peeled) in tags.items()]
+        value = []
+        for name, sha, peeled in sorted(refs):
+            if not name.startswith(prefix) or contains not in name.lower():
+                continue
+            item: dict[str, Any] = {
+                "name": name,
                 "objectId": sha,
                 "creator": shapes.identity(repo.created_by),
-                "url": f"{shapes.api}/refs?filter=heads%2F{branch}",
+                "url": f"{shapes.api}/refs?filter={name[5:].replace('/', '%2F')}",
             }
-            for branch, sha in sorted(repo.branches.items())
-            if f"refs/heads/{branch}".startswith(prefix)
-        ]
-        return Reply(200, listing(refs))
+            if peeled:
+                item["peeledObjectId"] = peeled
+            if with_statuses:
+                commit = peeled or sha
+                found = (
+                    self.forge.latest_statuses(repo, commit)
+                    if latest_only
+                    else self.forge.statuses(repo, commit)
+                )
+                item["statuses"] = [shapes.status(s) for s in found]
+            value.append(item)
+        return Reply(200, listing(value))
 
     async def diff_commits(self, call: Call) -> Reply:
         repo = self._repo(call)
         shas = []
         for side in ("base", "target"):
             version = call.query.get(f"{side}Version")
-            kind = call.query.get(f"{side}VersionType", "branch")
+            kind = call.query.get(f"{side}VersionType", "branch").lower()
             if not version:
                 raise BadRequest(f"{side}Version is required", field=f"{side}Version")
             if kind not in ("branch", "commit"):
@@ -540,7 +675,7 @@ class AzureDevOps:
             sha = (
                 repo.branches.get(version)
                 if kind == "branch"
-                else await blocking(partial(self.forge.resolve, repo, version))
+                else await blocking(partial(self.forge.resolve, repo, version.lower()))
             )
             if sha is None:
                 raise ForgeError(
@@ -548,27 +683,67 @@ class AzureDevOps:
                     f"TF401175: The version descriptor <{kind}: {version[:60]}> could not be resolved",
                 )
             shas.append(sha)
-        base, target = shas
+        return Reply(200, await blocking(partial(self._diff, repo, shas[0], shas[1])))
 
-        def build() -> dict[str, Any]:
-            git = self.forge.git(repo)
-            ahead, behind = git.ahead_behind(base, target)
-            common = git.merge_base(base, target)
-            changes = git.changed_files(common or base, target)
-            counts: dict[str, int] = {}
-            for letter, *_ in changes:
-                kind = {"A": "Add", "D": "Delete"}.get(letter[0], "Edit")
-                counts[kind] = counts.get(kind, 0) + 1
-            data: dict[str, Any] = {
-                "allChangesIncluded": False,  # counts only: the spec types `changes[].item` as a string
-                "changeCounts": counts,
-                "baseCommit": base,
-                "targetCommit": target,
-                "aheadCount": ahead,
-                "behindCount": behind,
-            }
-            if common:
-                data["commonCommit"] = common
-            return data
+    def _diff(self, repo: Repository, base: str, target: str) -> dict[str, Any]:
+        git = self.forge.git(repo)
+        ahead, behind = git.ahead_behind(base, target)
+        common = git.merge_base(base, target)
+        counts: dict[str, int] = {}
+        for letter, *_ in git.changed_files(common or base, target):
+            kind = {"A": "Add", "D": "Delete"}.get(letter[0], "Edit")
+            counts[kind] = counts.get(kind, 0) + 1
+        data: dict[str, Any] = {
+            "allChangesIncluded": False,  # counts only: the spec types `changes[].item` as a string
+            "changeCounts": counts,
+            "baseCommit": base,
+            "targetCommit": target,
+            "aheadCount": ahead,
+            "behindCount": behind,
+        }
+        if common:
+            data["commonCommit"] = common
+        return data
 
-        return Reply(200, await blocking(build))
+
+_PROPERTY_TYPES = (
+    (bool, "System.Boolean"),
+    (int, "System.Int32"),
+    (float, "System.Double"),
+    (str, "System.String"),
+)
+
+
+def _status_extras(data: dict[str, Any]) -> dict[str, Any]:
+    """`iterationId` and `properties` of a pull request status, properties typed as the service stores them."""
+    more: dict[str, Any] = {}
+    iteration = data.get("iterationId")
+    if iteration is not None:
+        if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 1:
+            raise BadRequest("iterationId must be a positive whole number", field="iterationId")
+        more["iterationId"] = iteration
+    properties = data.get("properties")
+    if properties is not None:
+        if not isinstance(properties, dict):
+            raise BadRequest("properties must be an object", field="properties")
+        typed = {}
+        for name, value in properties.items():
+            if isinstance(value, dict) and "$type" in value and "$value" in value:
+                typed[name] = value
+                continue
+            kind = next((label for t, label in _PROPERTY_TYPES if isinstance(value, t)), None)
+            if kind is None:
+                raise BadRequest(
+                    f"property {name[:40]!r} must be a string, number, boolean or {{$type, $value}}",
+                    field="properties",
+                )
+            typed[name] = {"$type": kind, "$value": value}
+        more["properties"] = typed
+    return more
+
+
+def _number(call: Call) -> int:
+    try:
+        return int(call.params["pullRequestId"])
+    except ValueError:
+        raise ForgeError("not_found", "Not Found") from None

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from promoter.errors import PromoterError
+from promoter.errors import InvalidInputError, PromoterError
 from promoter.network import loopback
 from promoter.sandbox.forge import BOT_TOKEN, DEFAULT_TOKENS, Repository
 from promoter.sandbox.github_mergeability import DEFAULT_DELAY as MERGEABILITY_DELAY
@@ -52,6 +52,13 @@ def add_parser(commands: Any) -> None:
         help="how long a GitHub pull request's mergeability stays unknown after it or its branches move "
         f"(default: {MERGEABILITY_DELAY:g}; 0 turns it off)",
     )
+    parser.add_argument(
+        "--azure-merge-delay",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how long Azure DevOps takes to compute a merge or complete a pull request (default: 1.0)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -82,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         tokens[os.environ[TOKEN_ENV]] = tokens.pop(BOT_TOKEN)
     if args.mergeability_delay < 0:
         raise PromoterError(f"--mergeability-delay {args.mergeability_delay:g} must not be negative")
+    if args.azure_merge_delay < 0:
+        raise InvalidInputError("--azure-merge-delay must be zero or more seconds")
     app = SandboxApp(
         args.root,
         specs=specs,
@@ -89,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         tokens=tokens,
         faults=faults,
         mergeability_delay=args.mergeability_delay,
+        azure_merge_delay=args.azure_merge_delay,
     )
     repos = seed_demo(app.forge) if args.seed_demo else app.forge.repos()
     try:

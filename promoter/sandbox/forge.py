@@ -31,7 +31,7 @@ from promoter.sandbox.gitrepo import SHA, BareRepo, CommitInfo, GitError, Identi
 log = logging.getLogger("promoter.sandbox")
 
 Kind = Literal["github", "azure"]
-MergeMethod = Literal["merge", "squash", "rebase"]
+MergeMethod = Literal["merge", "squash", "rebase", "rebaseMerge"]
 GREEN = frozenset({"success", "succeeded"})
 PENDING = frozenset({"pending", "notSet", "notApplicable"})
 NAME = re.compile(r"(?!\.)[A-Za-z0-9_.-]{1,100}")
@@ -199,6 +199,7 @@ def check_name(value: str, what: str) -> str:
 
 
 RefListener = Callable[[Repository, str, str | None, str | None], None]
+AutoCompleter = Callable[[Repository, PullRequest, AutoMerge], None]
 
 
 class Forge:
@@ -219,6 +220,8 @@ class Forge:
         self._automerge = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-automerge")
         self._queued: set[str] = set()
         self._closed = False
+        # Azure DevOps completes asynchronously: its personality queues auto-completions itself.
+        self.auto_completer: AutoCompleter | None = None
         self._load()
 
     # -- accounts ---------------------------------------------------------------------------------------
@@ -592,7 +595,7 @@ class Forge:
     ) -> PullRequest:
         """Merge a pull request: a real three-way merge, gated on the base branch's required checks."""
         pr = self.pull(repo, number)
-        if method == "rebase":
+        if method in ("rebase", "rebaseMerge") and repo.kind == "github":
             raise ForgeError("not_mergeable", "Rebase merges are not allowed on this repository.")
         with self._ref_lock(repo, pr.base_ref):
             with self._lock:
@@ -614,15 +617,14 @@ class Forge:
                 base_sha = git.branches().get(base_ref)
                 if base_sha is None:
                     raise ForgeError("not_mergeable", f"Base branch {base_ref} no longer exists")
-                tree = git.merge_tree(base_sha, head_sha)
-                if tree is None:
-                    raise ForgeError("not_mergeable", "Pull Request is not mergeable")
-                parents = [base_sha, head_sha] if method == "merge" else [base_sha]
-                commit = git.commit_tree(tree, parents, text, author, committer)
+                commit, source = self._merge_commit(git, method, base_sha, head_sha, text, author, committer)
                 if git.update_ref(base_ref, commit, base_sha):
                     break
             else:
                 raise ForgeError("conflict", f"Base branch {base_ref} kept moving; try the merge again.")
+            if source != head_sha:  # Azure DevOps' rebase strategies rewrite the source branch too
+                git.update_ref(pr.head_ref, source, head_sha)
+                head_sha = source
             with self._lock:
                 now = time.time()
                 pr.state, pr.merged, pr.merged_at, pr.merged_by = "closed", True, now, by
@@ -633,6 +635,35 @@ class Forge:
                 git.delete_branch(pr.head_ref, head_sha)
         self.refresh(repo)
         return pr
+
+    def _merge_commit(
+        self,
+        git: BareRepo,
+        method: MergeMethod,
+        base_sha: str,
+        head_sha: str,
+        text: str,
+        author: Identity,
+        committer: Identity,
+    ) -> tuple[str, str]:
+        """(the commit the target moves to, the source branch's head afterwards) for one strategy.
+
+        Azure DevOps' `rebase` replays the source onto the target and fast-forwards it; `rebaseMerge`
+        replays, then adds a two-parent merge; both update the source branch (GitPullRequestMergeStrategy).
+        """
+        if method in ("rebase", "rebaseMerge"):
+            rebased = git.rebase(base_sha, head_sha, committer)
+            if rebased is None:
+                raise ForgeError("not_mergeable", "Pull Request is not mergeable: the rebase conflicts")
+            if method == "rebase":
+                return rebased, rebased
+            rebased_tree = git.commit_info(rebased).tree
+            return git.commit_tree(rebased_tree, [base_sha, rebased], text, author, committer), rebased
+        tree = git.merge_tree(base_sha, head_sha)
+        if tree is None:
+            raise ForgeError("not_mergeable", "Pull Request is not mergeable")
+        parents = [base_sha, head_sha] if method == "merge" else [base_sha]
+        return git.commit_tree(tree, parents, text, author, committer), head_sha
 
     def kick(self, repo: Repository) -> None:
         """Re-evaluate auto-merge for a repository, in the background, at most once queued at a time."""
@@ -653,6 +684,9 @@ class Forge:
             if auto is None or self.checks(repo, pr.base_ref, pr.head_sha) != ([], []):
                 continue
             if not self.mergeable(repo, pr):
+                continue
+            if repo.kind == "azure" and self.auto_completer is not None:
+                self.auto_completer(repo, pr, auto)
                 continue
             try:
                 self.merge(

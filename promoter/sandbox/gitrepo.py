@@ -119,6 +119,15 @@ class BareRepo:
             result[ref.removeprefix("refs/heads/")] = sha
         return result
 
+    def tags(self) -> dict[str, tuple[str, str | None]]:
+        """tag name -> (the tag's object id, the commit it peels to when it is an annotated tag)."""
+        text = self.out("for-each-ref", "--format=%(objectname) %(*objectname) %(refname)", "refs/tags/")
+        result: dict[str, tuple[str, str | None]] = {}
+        for line in text.splitlines():
+            sha, peeled, ref = line.split(" ", 2)
+            result[ref.removeprefix("refs/tags/")] = (sha, peeled or None)
+        return result
+
     def has_commit(self, sha: str) -> bool:
         return SHA.fullmatch(sha) is not None and (
             self.git("cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0
@@ -226,7 +235,13 @@ class BareRepo:
         return result.stdout.decode().split()[0]
 
     def commit_tree(
-        self, tree: str, parents: Iterable[str], message: str, author: Identity, committer: Identity
+        self,
+        tree: str,
+        parents: Iterable[str],
+        message: str,
+        author: Identity,
+        committer: Identity,
+        author_time: int | None = None,
     ) -> str:
         env = {
             "GIT_AUTHOR_NAME": author.name,
@@ -234,10 +249,41 @@ class BareRepo:
             "GIT_COMMITTER_NAME": committer.name,
             "GIT_COMMITTER_EMAIL": committer.email,
         }
+        if author_time is not None:
+            env["GIT_AUTHOR_DATE"] = f"@{author_time} +0000"
         args = ["commit-tree", tree]
         for parent in parents:
             args += ["-p", parent]
         return self.out(*args, input=message.encode(), env=env)
+
+    def rebase(self, onto: str, head: str, committer: Identity) -> str | None:
+        """Replay the commits of onto..head on top of `onto`, as `git rebase` does; None on a conflict.
+
+        Each commit is cherry-picked with a real three-way merge: a throwaway commit holding the new
+        base's tree, whose parent is the picked commit's parent, makes that parent the merge base of
+        `git merge-tree --write-tree` (git 2.39 has no `--merge-base`). Merge commits are dropped and
+        commits that become empty are skipped, as `git rebase` does. Already on top: `head` itself.
+        """
+        if self.is_ancestor(onto, head):
+            return head
+        current = onto
+        for sha in self.out(
+            "rev-list", "--reverse", "--topo-order", "--no-merges", f"{onto}..{head}"
+        ).split():
+            info = self.commit_info(sha)
+            base_tree = self.commit_info(current).tree
+            if not info.parents:
+                return None
+            scratch = self.commit_tree(base_tree, [info.parents[0]], "rebase\n", committer, committer)
+            tree = self.merge_tree(scratch, sha)
+            if tree is None:
+                return None
+            if tree == base_tree:
+                continue
+            current = self.commit_tree(
+                tree, [current], info.message, info.author, committer, author_time=info.author_date
+            )
+        return current
 
     def update_ref(self, branch: str, new: str, old: str | None) -> bool:
         """Compare-and-swap refs/heads/<branch> from `old` (None: must not exist) to `new`."""

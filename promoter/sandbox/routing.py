@@ -85,7 +85,7 @@ class Route:
         return f"{self.method} {self.template}"
 
 
-def _compile(template: str) -> tuple[re.Pattern[str], str]:
+def _compile(template: str, flags: int = 0) -> tuple[re.Pattern[str], str]:
     """`{name}` matches one path segment, `{name:path}` the rest (branch names may contain slashes)."""
     regex, spec, pos = "", "", 0
     for match in re.finditer(r"\{(\w+)(:path)?\}", template):
@@ -95,7 +95,7 @@ def _compile(template: str) -> tuple[re.Pattern[str], str]:
         pos = match.end()
     regex += re.escape(template[pos:])
     spec += template[pos:]
-    return re.compile(regex + r"\Z"), spec
+    return re.compile(regex + r"\Z", flags), spec
 
 
 class Router:
@@ -110,9 +110,13 @@ class Router:
         personality: Personality,
         prefix: str = "",
         spec_prefix: str = "",
+        ignore_case: bool = False,
     ) -> None:
-        """`prefix` is where the route is served; `spec_prefix` is the part of it the spec's paths include."""
-        pattern = _compile(prefix + template)[0]
+        """`prefix` is where the route is served; `spec_prefix` is the part of it the spec's paths include.
+
+        `ignore_case` matches the literal words in any case, as Azure DevOps does (`pullRequests`).
+        """
+        pattern = _compile(prefix + template, re.IGNORECASE if ignore_case else 0)[0]
         spec_path = _compile(spec_prefix + template)[1]
         self.routes.append(Route(method, prefix + template, spec_path, personality, handler, pattern))
 

@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar
 import uvicorn
 
 from promoter.sandbox.app import SandboxApp, listen, quiet_dropped_connections
+from promoter.sandbox.azure_merges import DEFAULT_DELAY
 from promoter.sandbox.faults import FaultPlan, parse_plan
 from promoter.sandbox.flux import context
 from promoter.sandbox.forge import BOT_TOKEN, DEFAULT_TOKENS, HUMAN_TOKEN, Kind, Repository
@@ -162,13 +163,15 @@ def run_sandbox(
     rate_limit: int = 5000,
     flux_delay: float = 0.1,
     mergeability_delay: float = 0.2,
+    azure_merge_delay: float = DEFAULT_DELAY,
 ) -> Iterator[Sandbox]:
     """Start forge and Flux emulator on a free loopback port; stop them when the block ends.
 
     `specs="auto"` finds the API descriptions as the CLI does (None turns validation off); without a
     scenario, Flux reports every environment healthy `flux_delay` seconds after each merge. GitHub pull
     requests report their mergeability as unknown for `mergeability_delay` seconds after they or their
-    branches move (short here; `promoter sandbox` uses a few seconds, as GitHub does).
+    branches move, and Azure DevOps merges and completions take `azure_merge_delay` seconds, as on the
+    services (short here; `promoter sandbox` uses the services' few seconds).
     """
     if scenario is None:
         chosen = Scenario(default=Default(delay=flux_delay))
@@ -181,6 +184,7 @@ def run_sandbox(
         tokens=tokens or dict(DEFAULT_TOKENS),
         rate_limit=rate_limit,
         mergeability_delay=mergeability_delay,
+        azure_merge_delay=azure_merge_delay,
     )
     sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]

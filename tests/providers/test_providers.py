@@ -153,7 +153,9 @@ def test_merge_without_the_required_promoter_check_is_refused_clearly(
 
     assert type(refused.value) is ProviderError
     message = str(refused.value)
-    assert "refused" in message and str(pr.number) in message and '"promoter"' in message
+    assert "refused" in message and str(pr.number) in message
+    # GitHub names the missing check; Azure DevOps only says its policies rejected the completion.
+    assert ('"promoter"' if forge.kind == "github" else "(rejectedByPolicy)") in message
     assert forge.repo.pulls[pr.number].state == "open"
     assert forge.main_sha() == main_before
 
