@@ -365,6 +365,7 @@ def test_rebase_strategies_replay_the_source_onto_the_target(
     _status(ado, head, "succeeded")
     _complete(ado, number, head, mergeStrategy=strategy)
     sandbox.wait_for(lambda: ado.get(f"/pullrequests/{number}").json()["status"] == "completed")
+    sandbox.wait_for(lambda: repo.branches["main"] != old_main)  # the forge's view of refs follows git
     main = sandbox.forge.commit(repo, repo.branches["main"])
     rebased = repo.branches["promote/apps-podinfo"]  # "the source branch is updated during the rebase"
     assert rebased != head
