@@ -19,11 +19,11 @@ from prefect.flow_runs import resume_flow_run
 from deployments.prefect_api import require_api_url
 from promoter.errors import InvalidInputError
 from promoter.names import check_app, check_group, check_tag
-from tasks.supersede import app_tag
+from tasks.contracts import ApprovalInput, app_tag, release_tag
 
 
 def waiting_runs(group: str, app: str, tag: str | None) -> list[FlowRun]:
-    tags = [app_tag(group, app), *([f"tag:{tag}"] if tag else [])]
+    tags = [app_tag(group, app), *([release_tag(tag)] if tag else [])]
     with get_client(sync_client=True) as client:
         return list(
             client.read_flow_runs(
@@ -51,8 +51,8 @@ def approve(group: str, app: str, tag: str | None, *, reject: bool, approver: st
         raise InvalidInputError(
             f"several promotions of {group}/{app} wait for approval ({names}); pass --tag"
         )
-    decision = {"decision": "reject" if reject else "approve", "approver": approver, "comment": comment}
-    resume_flow_run(runs[0].id, run_input=decision)
+    decision = ApprovalInput.of(not reject, approver, comment)
+    resume_flow_run(runs[0].id, run_input=decision.as_run_input())
     return runs[0]
 
 

@@ -25,16 +25,11 @@ from deployments import prefect_compat
 from deployments.prefect_api import require_api_url
 from flows.promotion import promote_release
 from flows.sweeper import approval_sweeper
+from tasks.contracts import REGISTRY_EVENT, REGISTRY_RESOURCE, TRIGGER_PARAMETERS
 
-EVENT = "registry.image.pushed"
 # What the fork server imports once, before it forks any run (see prefect_compat.fork_runs).
 PRELOAD = ["deployments.warm_start", "flows.promotion", "flows.sweeper"]
 logger = get_logger("promoter.serve")
-TRIGGER_PARAMETERS = {
-    "image": "{{ event.resource['promoter.image'] }}",
-    "tag": "{{ event.resource['promoter.tag'] }}",
-    "digest": "{{ event.resource['promoter.digest'] }}",
-}
 
 
 def deployments(sweep_seconds: float = 60.0) -> list[tuple[Flow[..., Any], dict[str, Any]]]:
@@ -46,8 +41,8 @@ def deployments(sweep_seconds: float = 60.0) -> list[tuple[Flow[..., Any], dict[
         triggers=[
             DeploymentEventTrigger(
                 name="registry image pushed",
-                expect={EVENT},
-                match={"prefect.resource.id": "registry.image.*"},
+                expect={REGISTRY_EVENT},
+                match={"prefect.resource.id": REGISTRY_RESOURCE},
                 parameters=TRIGGER_PARAMETERS,
             )
         ],

@@ -34,13 +34,14 @@ from promoter.promotion import Target
 from promoter.providers import parse_remote
 from promoter.pull_request import PRState
 from promoter.release import Release
-from tasks.approval import ApprovalInput, approval_request, record_decision
+from tasks.approval import approval_request, record_decision
 from tasks.common import AppRef, Check, EnvPR, FluxVerdict, Merged
+from tasks.contracts import ApprovalInput, run_tags
 from tasks.flux_health import wait_for_flux
 from tasks.pull_request import open_pr, read_pr_state, wait_merged
 from tasks.report import StageRecord, announce, prefect_key, publish_report
 from tasks.resolve import resolve_release
-from tasks.supersede import app_tag, start_release, supersede_older_runs
+from tasks.supersede import start_release, supersede_older_runs
 
 DEPLOYMENT = "promote-release/promote-release"
 MERGE_TIMEOUT = 1800.0
@@ -273,11 +274,7 @@ def _approval(
 
 def _label_run(run: FlowRun, ref: AppRef, tag: str, at: str, awaiting: int | None = None) -> None:
     """Name the run `<group>/<app>:<tag>` and tag it so runs can be found by app, tag and stage."""
-    keep = [t for t in (run.tags or []) if not t.startswith(("app:", "tag:", "at:", "pr:"))]
-    tags = sorted(
-        {*keep, "promoter", app_tag(ref.group, ref.app), f"tag:{tag}", f"at:{at}"}
-        | ({f"pr:{awaiting}"} if awaiting else set())
-    )
+    tags = run_tags(run.tags or [], ref.group, ref.app, tag, at, awaiting)
     with get_client(sync_client=True) as client:
         client.update_flow_run(run.id, name=f"{ref.group}/{ref.app}:{tag}", tags=tags)
     run.tags = tags

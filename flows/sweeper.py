@@ -7,6 +7,8 @@ each run waiting for approval (tagged `pr:<number>`) and resumes it with the for
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from prefect import flow, get_client, get_run_logger
 from prefect.client.schemas.filters import (
     FlowRunFilter,
@@ -18,23 +20,24 @@ from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
 from flows.promotion import target_from
+from tasks.contracts import RUN_TAG, ApprovalInput, awaited_pr
 from tasks.pull_request import read_pr_state
 
 
-def awaiting_runs() -> list[tuple[str, int, dict[str, object]]]:
+def awaiting_runs() -> list[tuple[UUID, int, dict[str, object]]]:
     """(flow run id, PR number, parameters) of every promotion suspended at an approval gate."""
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=["promoter"]),
+                tags=FlowRunFilterTags(all_=[RUN_TAG]),
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
             )
         )
     found = []
     for run in runs:
-        numbers = [t.removeprefix("pr:") for t in run.tags if t.startswith("pr:")]
-        if numbers and numbers[0].isdigit():
-            found.append((str(run.id), int(numbers[0]), dict(run.parameters)))
+        number = awaited_pr(run.tags)
+        if number is not None:
+            found.append((run.id, number, dict(run.parameters)))
     return found
 
 
@@ -49,19 +52,11 @@ def approval_sweeper() -> int:
         if state == "open":
             continue
         decision = (
-            {
-                "decision": "approve",
-                "approver": merged_by or "unknown",
-                "comment": f"PR #{number} merged in the forge",
-            }
+            ApprovalInput.of(True, merged_by or "unknown", f"PR #{number} merged in the forge")
             if state == "merged"
-            else {
-                "decision": "reject",
-                "approver": "forge",
-                "comment": f"PR #{number} closed without merging",
-            }
+            else ApprovalInput.of(False, "forge", f"PR #{number} closed without merging")
         )
-        resume_flow_run(run_id, run_input=decision)  # type: ignore[arg-type]
+        resume_flow_run(run_id, run_input=decision.as_run_input())
         logger.info("resumed %s: PR #%s %s", run_id, number, state)
         resumed += 1
     return resumed

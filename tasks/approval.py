@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
-from prefect.input import RunInput
-from pydantic import Field
 
 from promoter.promotion import Target
 from tasks.common import EnvPR, FluxVerdict, transient_only
+from tasks.contracts import ApprovalInput
 from tasks.report import prefect_key
-
-
-class ApprovalInput(RunInput):
-    """The form in the Prefect UI. `decision` has no default, so an empty resume cannot approve."""
-
-    decision: Literal["approve", "reject"] = Field(description="approve merges the PR; reject ends the run")
-    approver: str = Field(min_length=1, max_length=100, description="who decides (name or e-mail)")
-    comment: str = Field(default="", max_length=2000, description="why, for the record")
 
 
 @task(

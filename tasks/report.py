@@ -13,6 +13,7 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.events import emit_event
 
 from tasks.common import Frozen
+from tasks.contracts import AppEvent, app_resource, event_name
 
 
 class StageRecord(Frozen):
@@ -35,18 +36,14 @@ def prefect_key(*parts: str) -> str:
     return f"{folded}-{hashlib.sha256(raw.encode()).hexdigest()[:8]}"
 
 
-def resource(group: str, app: str) -> dict[str, str]:
-    return {"prefect.resource.id": f"promoter.app.{group}.{app}", "prefect.resource.name": f"{group}/{app}"}
-
-
-def emit(event: str, group: str, app: str, payload: dict[str, Any]) -> None:
+def emit(event: AppEvent, group: str, app: str, payload: dict[str, Any]) -> None:
     """`promoter.<event>` on the app's resource. Called at the end of the task that saw it happen, so that
     a resumed run, which reuses the task's cached result, does not say it twice."""
-    emit_event(event=f"promoter.{event}", resource=resource(group, app), payload=payload)
+    emit_event(event=event_name(event), resource=app_resource(group, app), payload=payload)
 
 
 @task(name="announce", task_run_name="{event}", persist_result=True, retries=2, retry_delay_seconds=1)
-def announce(event: str, group: str, app: str, payload: dict[str, Any]) -> None:
+def announce(event: AppEvent, group: str, app: str, payload: dict[str, Any]) -> None:
     """An event no stage task emits (the run's outcome, the approval gate), once per run (cached)."""
     emit(event, group, app, payload)
 

@@ -16,13 +16,10 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import State, StateType
 from prefect.states import Cancelled, Cancelling
 
+from tasks.contracts import app_tag, stage_tag
 from tasks.report import emit, progress_artifact
 
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
-
-
-def app_tag(group: str, app: str) -> str:
-    return f"app:{group}/{app}"
 
 
 def cancel_older_runs(
@@ -37,7 +34,7 @@ def cancel_older_runs(
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[app_tag(group, app), *([f"at:{at}"] if at else [])]),
+                tags=FlowRunFilterTags(all_=[app_tag(group, app), *([stage_tag(at)] if at else [])]),
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE)),
             )
         )

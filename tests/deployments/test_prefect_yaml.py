@@ -1,28 +1,57 @@
-"""prefect.yaml declares the same deployments `promoter serve` serves, pointing at real flows."""
+"""prefect.yaml declares exactly the deployments `promoter serve` serves, pointing at real flows."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from deployments.serve import EVENT, TRIGGER_PARAMETERS
+from deployments.serve import deployments
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_prefect_yaml_entrypoints_exist_and_the_trigger_matches_serve() -> None:
+def _declared() -> dict[str, dict[str, Any]]:
     config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
-    deployments = {d["name"]: d for d in config["deployments"]}
-    assert set(deployments) == {"promote-release", "approval-sweeper"}
-    for deployment in deployments.values():
+    return {d["name"]: d for d in config["deployments"]}
+
+
+def test_prefect_yaml_entrypoints_are_the_served_flows() -> None:
+    declared = _declared()
+    served = {options["name"]: flow for flow, options in deployments()}
+    assert set(declared) == set(served)
+    for name, deployment in declared.items():
         path, _, function = deployment["entrypoint"].partition(":")
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-        assert callable(getattr(module, function))
-    (trigger,) = deployments["promote-release"]["triggers"]
-    assert trigger["expect"] == [EVENT] and trigger["parameters"] == TRIGGER_PARAMETERS
-    flow = importlib.import_module("flows.promotion").promote_release
-    assert set(trigger["parameters"]) <= set(inspect.signature(flow.fn).parameters)
-    assert deployments["approval-sweeper"]["schedules"][0]["interval"] > 0
+        assert getattr(module, function) is served[name]
+
+
+def test_prefect_yaml_says_what_serve_says() -> None:
+    declared = _declared()
+    for flow, options in deployments(sweep_seconds=60):
+        mine = declared[options["name"]]
+        assert mine["tags"] == options["tags"] and mine["description"] == options["description"]
+        triggers = [
+            {
+                "expect": sorted(t.expect),
+                "match": t.match.model_dump(),
+                "parameters": t.parameters,
+            }
+            for t in options.get("triggers", [])
+        ]
+        assert [
+            {"expect": sorted(t["expect"]), "match": t["match"], "parameters": t["parameters"]}
+            for t in mine.get("triggers", [])
+        ] == triggers
+        for trigger in triggers:
+            assert set(trigger["parameters"] or {}) <= set(inspect.signature(flow.fn).parameters)
+        interval = options.get("interval")
+        assert [s["interval"] for s in mine.get("schedules", [])] == ([interval] if interval else [])
+        limit = options.get("concurrency_limit")
+        expected = (
+            {"limit": limit.limit, "collision_strategy": limit.collision_strategy.value} if limit else None
+        )
+        assert mine.get("concurrency_limit") == expected

@@ -1,0 +1,117 @@
+"""The strings other programs and people rely on, each built and read in this one place.
+
+- Run tags: how `promoter approve`, the approval sweeper and supersession find a run (Prefect's
+  `FlowRunFilter` cannot filter on parameters, REFERENCE.md section 5).
+- Events: `registry.image.pushed` (the webhook receiver's output, the deployment trigger's input) and
+  `promoter.*` on `promoter.app.<group>.<app>` (what automations and notifications hang on).
+- The approval form: `ApprovalInput`, the one shape of a decision, whoever makes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from prefect.input import RunInput
+from pydantic import Field
+
+# -- run tags ----------------------------------------------------------------------------------------
+
+RUN_TAG = "promoter"
+_APP, _TAG, _AT, _PR = "app:", "tag:", "at:", "pr:"
+
+
+def app_tag(group: str, app: str) -> str:
+    return f"{_APP}{group}/{app}"
+
+
+def release_tag(tag: str) -> str:
+    return f"{_TAG}{tag}"
+
+
+def stage_tag(env: str) -> str:
+    """Where the run is: `at:start`, then `at:<env>` (prflow per-env supersedes by it)."""
+    return f"{_AT}{env}"
+
+
+def run_tags(kept: Iterable[str], group: str, app: str, tag: str, at: str, awaiting: int | None) -> list[str]:
+    """The run's tags: `kept` (a user's own), then ours, replacing any of ours from before."""
+    own = [t for t in kept if not t.startswith((_APP, _TAG, _AT, _PR))]
+    ours = {RUN_TAG, app_tag(group, app), release_tag(tag), stage_tag(at)}
+    if awaiting is not None:
+        ours.add(f"{_PR}{awaiting}")
+    return sorted({*own, *ours})
+
+
+def awaited_pr(tags: Iterable[str]) -> int | None:
+    """The PR a suspended run waits on (`pr:<number>`), or None."""
+    for tag in tags:
+        number = tag.removeprefix(_PR)
+        if tag.startswith(_PR) and number.isdigit():
+            return int(number)
+    return None
+
+
+# -- registry.image.pushed ---------------------------------------------------------------------------
+
+REGISTRY_EVENT = "registry.image.pushed"
+REGISTRY_RESOURCE = "registry.image.*"
+IMAGE, TAG, DIGEST = "promoter.image", "promoter.tag", "promoter.digest"
+# The promote-release deployment's parameters, templated from the event (served and in prefect.yaml).
+TRIGGER_PARAMETERS = {
+    "image": f"{{{{ event.resource['{IMAGE}'] }}}}",
+    "tag": f"{{{{ event.resource['{TAG}'] }}}}",
+    "digest": f"{{{{ event.resource['{DIGEST}'] }}}}",
+}
+
+
+def registry_resource(image: str, tag: str, digest: str | None) -> dict[str, str]:
+    return {
+        "prefect.resource.id": f"registry.image.{image}",
+        IMAGE: image,
+        TAG: tag,
+        DIGEST: digest or "",
+    }
+
+
+# -- promoter.* events -------------------------------------------------------------------------------
+
+AppEvent = Literal[
+    "release.started",
+    "release.promoted",
+    "release.blocked",
+    "release.superseded",
+    "environment.merged",
+    "environment.healthy",
+    "environment.failed",
+    "approval.requested",
+    "approval.granted",
+    "approval.rejected",
+]
+
+
+def event_name(event: AppEvent) -> str:
+    return f"promoter.{event}"
+
+
+def app_resource(group: str, app: str) -> dict[str, str]:
+    return {"prefect.resource.id": f"promoter.app.{group}.{app}", "prefect.resource.name": f"{group}/{app}"}
+
+
+# -- the approval form -------------------------------------------------------------------------------
+
+
+class ApprovalInput(RunInput):
+    """The form in the Prefect UI. `decision` has no default, so an empty resume cannot approve."""
+
+    decision: Literal["approve", "reject"] = Field(description="approve merges the PR; reject ends the run")
+    approver: str = Field(min_length=1, max_length=100, description="who decides (name or e-mail)")
+    comment: str = Field(default="", max_length=2000, description="why, for the record")
+
+    @classmethod
+    def of(cls, approve: bool, approver: str, comment: str = "") -> ApprovalInput:
+        return cls(decision="approve" if approve else "reject", approver=approver, comment=comment)
+
+    def as_run_input(self) -> dict[str, Any]:
+        """What `resume_flow_run(run_input=...)` takes: the form's fields, nothing else."""
+        return {"decision": self.decision, "approver": self.approver, "comment": self.comment}
