@@ -158,6 +158,7 @@ def _walk(
             stages.append(
                 StageRecord(env=env.name, pr=link, note=reason, seconds=time.time() - stage_started)
             )
+            get_run_logger().warning("blocked at %s: %s; PR %s stays unmergeable", env.name, reason, link)
             announce(
                 "release.blocked", group, app, {"tag": tag, "env": env.name, "reason": reason, "pr": pr.url}
             )
@@ -191,9 +192,13 @@ def _walk(
     assert previous is not None
     if not previous.healthy:
         reason = _blocked_reason(group, previous)
+        get_run_logger().warning("blocked after %s: %s", previous.env, reason)
         announce("release.blocked", group, app, {"tag": tag, "env": previous.env, "reason": reason})
         publish_report(group, app, tag, stages, f"blocked after {previous.env}", started)
         return Failed(name="Blocked", message=reason)
+    get_run_logger().info(
+        "%s/%s:%s promoted through %s", group, app, tag, " -> ".join(e.name for e in environments)
+    )
     announce("release.promoted", group, app, {"tag": tag, "digest": release.digest or ""})
     publish_report(group, app, tag, stages, "promoted", started)
     return Completed(message=f"{group}/{app}:{tag} runs in {', '.join(e.name for e in environments)}")
@@ -254,6 +259,13 @@ def _approval(
     aside.submit(_label_run, run, ref, tag, pr.env)
     record_decision(
         group, app, tag, release.digest, pr.env, decision, "resume (UI form, promoter approve or sweeper)"
+    )
+    get_run_logger().info(
+        "%s %s by %s%s",
+        pr.env,
+        "approved" if decision.decision == "approve" else "rejected",
+        decision.approver,
+        f": {decision.comment}" if decision.comment else "",
     )
     if decision.decision == "reject":
         announce(

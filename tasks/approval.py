@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from promoter.promotion import Target
@@ -31,7 +31,9 @@ def approval_request(
     pr: EnvPR,
     previous: FluxVerdict | None,
 ) -> str:
-    """The markdown the approval form shows: release, PR link, the env's diff and the previous env's health."""
+    """The markdown the approval form shows: release, PR link, the env's diff and the previous env's health.
+
+    Logged here, in a task that a resumed run finds cached, so the run's log says it once."""
     with target.open() as promotion:
         diff = promotion.workspace.run(
             "diff", "--stat", "--patch", f"{pr.base_sha}..{pr.head_sha}", "--", f"{group}/{pr.env}"
@@ -40,6 +42,15 @@ def approval_request(
         f"{previous.env}: **{previous.outcome}** on `{(previous.commit or '')[:8]}` {previous.description}".strip()
         if previous
         else "first environment"
+    )
+    get_run_logger().info(
+        "waiting for approval of PR #%s for %s: approve in the form on this run's page, merge the PR in "
+        "the forge, or `promoter approve --app %s/%s --tag %s`; the run suspends and holds no process",
+        pr.number,
+        pr.env,
+        group,
+        app,
+        tag,
     )
     return "\n".join(
         [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prefect import task
+import time
+
+from prefect import get_run_logger, task
 
 from promoter.promotion import Target, wait_for_environment
 from tasks.common import AppRef, FluxVerdict, transient_only
@@ -21,8 +23,22 @@ from tasks.report import emit
 def wait_for_flux(target: Target, app: AppRef, tag: str, env: str, commit: str) -> FluxVerdict:
     """Polls conditionally with backoff up to the config's `status_timeout_minutes`; emits
     `promoter.environment.healthy` or `promoter.environment.failed` (silence counts as failed)."""
+    started = time.monotonic()
+    log = get_run_logger()
+    log.info("waiting for Flux to report %s-%s on %s", app.group, env, commit[:8])
     with target.open(refresh=False) as promotion:  # each poll fetches
         verdict = wait_for_environment(promotion, app.group, env, commit, interval=target.poll_interval)
+    on = f" on {verdict.commit[:8]}" if verdict.commit else ""
+    why = f": {verdict.description}" if verdict.description else ""
+    log.info(
+        "Flux %s-%s %s%s after %.1f s%s",
+        app.group,
+        env,
+        verdict.outcome,
+        on,
+        time.monotonic() - started,
+        why,
+    )
     result = FluxVerdict(
         env=env, outcome=verdict.outcome, commit=verdict.commit, description=verdict.description
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from promoter.errors import ProviderError
 from promoter.promotion import CHECK_CONTEXT, Target, open_pull_request
@@ -30,8 +30,36 @@ def open_pr(target: Target, state: PRState, check: Check) -> EnvPR:
     with target.open(refresh=False) as promotion:  # publishing fetches
         opened = open_pull_request(promotion, state)
         pr = opened.pull_request
-        if pr is not None:
+        log = get_run_logger()
+        if pr is None:
+            log.info(
+                "%s/%s already runs %s in %s on %s: no PR needed",
+                state.group,
+                state.app,
+                state.tag,
+                state.env,
+                promotion.base,
+            )
+        else:
             promotion.provider.set_commit_status(pr.head_sha, CHECK_CONTEXT, check.state, check.description)
+            auto = promotion.config.environment(state.env).auto
+            log.info(
+                "PR #%s for %s on %s at %s (%s; %s pushed%s): %s",
+                pr.number,
+                state.env,
+                opened.branch,
+                pr.head_sha[:8],
+                "auto-merge on" if auto else "a person decides",
+                ", ".join(opened.push.changed) or "nothing",
+                f" after {opened.push.rebases} rebase(s)" if opened.push.rebases else "",
+                pr.url,
+            )
+            log.info(
+                "check %r is %s: %s",
+                CHECK_CONTEXT,
+                "green" if check.state == "success" else "red",
+                check.description,
+            )
         return EnvPR(
             env=state.env,
             branch=opened.branch,
@@ -57,6 +85,7 @@ def wait_merged(
     """Until the PR is merged (by auto-merge, a person, or us when `merge`); closed unmerged is an error.
     Emits `promoter.environment.merged`."""
     assert pr.number is not None
+    started = time.monotonic()
     with target.forge() as provider:
         found = provider.get_pull_request(pr.number)
         if merge and found.state == "open":
@@ -72,6 +101,14 @@ def wait_merged(
             f"PR #{pr.number} for {pr.env} was {found.state}, not merged, after {timeout:.0f} s"
         )
     merged = Merged(number=pr.number, merge_commit=found.merge_commit_sha, merged_by=found.merged_by)
+    get_run_logger().info(
+        "PR #%s for %s merged as %s by %s after %.1f s",
+        pr.number,
+        pr.env,
+        merged.merge_commit[:8],
+        merged.merged_by or "the forge",
+        time.monotonic() - started,
+    )
     emit(
         "environment.merged",
         app.group,

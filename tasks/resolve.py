@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from promoter.config import Config
 from promoter.promotion import Target
@@ -31,4 +31,13 @@ def resolve_release(target: Target, image: str, app: AppRef | None = None) -> Re
             return Resolved(config=promotion.config, apps=[app])
         snapshot = promotion.workspace.snapshot()
         found = resolve_apps_at(snapshot, promotion.config, image)
-        return Resolved(config=promotion.config, apps=[AppRef(group=g, app=a) for g, a in found])
+        apps = [AppRef(group=g, app=a) for g, a in found]
+        get_run_logger().info(
+            "%s on %s: %s feeds %s; environments %s",
+            promotion.base,
+            (promotion.workspace.remote_sha(promotion.base) or "?")[:8],
+            image,
+            ", ".join(map(str, apps)) or "no app",
+            " -> ".join(promotion.config.environment_names),
+        )
+        return Resolved(config=promotion.config, apps=apps)
