@@ -323,7 +323,7 @@ def test_an_environment_two_clusters_serve_waits_for_both_and_fails_with_either(
     twin.ok("promote", "--commit", twin.wait_merged(3))
     code, _, err = twin.run("status", "--branch", "promote/apps-podinfo")
     assert code == 1 and "failed reconciliation for apps-dev" in err
-    assert "health check failed" in err  # west failed while east is healthy
+    assert f"health check failed ({west.rsplit('/', 1)[1]})" in err  # west failed; east is healthy
 
 
 def _posted(story: Story, sha: str, context: str) -> bool:
