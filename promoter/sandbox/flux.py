@@ -11,8 +11,10 @@ Each behaviour follows a named source (docs/sandbox.md, "Flux emulator", lists t
   meanwhile waits for it (controller-runtime's work queue), then reconciles the newest revision. So a
   commit that was fetched gets its own status even when a newer one lands during its reconcile.
 - How long: a healthy reconcile takes `delay`; a failing health check only fails after `timeout`
-  (`WaitForSetWithContext` with `obj.GetTimeout()`). With an `interval`, the same commit is reconciled
-  again every `interval` seconds (`RequeueAfter`), which is where self-heal and drift come from.
+  (`WaitForSetWithContext` with `obj.GetTimeout()`). A reconcile of manifests that are already applied
+  and healthy on that cluster is a no-op (`apply` changes nothing, the objects are Current at once) and
+  reports at once. With an `interval`, the same commit is reconciled again every `interval` seconds
+  (`RequeueAfter`), which is where self-heal and drift come from.
 - What: the status is posted on the revision reconciled, with the event reason in words
   (`formatNameAndDescription`: `ReconciliationSucceeded` -> "reconciliation succeeded"); severity info ->
   GitHub `success` / Azure DevOps `succeeded`, error -> `failure` / `error` (`toGitHubState`,
@@ -147,6 +149,15 @@ class _Run:
     scenario: Scenario | None = None
     token: int = 0
     attempts: dict[str, int] = field(default_factory=dict)
+    applied: str | None = None  # digest of the manifests this cluster last reconciled healthy
+
+
+@dataclass(frozen=True)
+class _Content:
+    """What one Kustomization's folder holds at one commit: its setter markers, None if it does not build."""
+
+    deployed: list[tuple[str, str | None]] | None
+    digest: str
 
 
 class FluxEmulator:
@@ -164,7 +175,7 @@ class FluxEmulator:
         self._fetching: set[tuple[str, int]] = set()
         self._runs: dict[tuple[str, int, str], _Run] = {}
         self._kustomization_cache: dict[tuple[str, str], list[Kustomization]] = {}
-        self._cache: dict[tuple[str, str, str], list[tuple[str, str | None]] | None] = {}
+        self._cache: dict[tuple[str, str, str], _Content] = {}
 
     def start(self) -> None:
         self.forge.subscribe(self._on_ref)
@@ -271,7 +282,13 @@ class FluxEmulator:
         self._at(run.started + run.plan.duration, partial(self._finish, run, run.token))
 
     def _plan(self, run: _Run, revision: str) -> Plan:
-        deployed = self._deployed(run.repo, revision, run.kustomization)
+        """The scenario's plan; a healthy reconcile of manifests already applied and healthy is a no-op.
+
+        kustomize-controller's server-side apply changes nothing then (`apply` emits no change event) and
+        the health checks find every object Current at their first poll, so only the status is new.
+        """
+        content = self._content(run.repo, revision, run.kustomization)
+        deployed = content.deployed
         scenario = self.scenario
         cluster = scenario.flux.cluster_names[min(run.cluster, len(scenario.flux.cluster_names) - 1)]
         plan = scenario.plan(
@@ -284,6 +301,8 @@ class FluxEmulator:
         )
         if deployed is None:  # the manifests do not build: kustomize-controller `build` fails at once
             return Plan("build-failed", plan.delay, plan.delay, plan.interval)
+        if plan.outcome == "healthy" and run.applied == content.digest:
+            return Plan("healthy", 0.0, plan.delay, plan.interval)
         return plan
 
     def _finish(self, run: _Run, token: int) -> None:
@@ -296,6 +315,8 @@ class FluxEmulator:
                 self._at(run.started + run.plan.duration, partial(self._finish, run, run.token))
                 return
         self._post(run, revision, run.plan.outcome)
+        healthy = run.plan.outcome == "healthy"
+        run.applied = self._content(run.repo, revision, run.kustomization).digest if healthy else None
         run.running = None
         if run.queued:
             run.queued = False
@@ -332,18 +353,16 @@ class FluxEmulator:
             result += [Kustomization(group, env) for env in config.environment_names if env in envs]
         return result
 
-    def _deployed(
-        self, repo: Repository, sha: str, kustomization: Kustomization
-    ) -> list[tuple[str, str | None]] | None:
-        """(app, tag) of every setter marker under <group>/<env>/; None when the manifests do not build."""
+    def _content(self, repo: Repository, sha: str, kustomization: Kustomization) -> _Content:
+        """(app, tag) of every setter marker under <group>/<env>/ and a digest of the folder."""
         key = (repo.key, sha, kustomization.name)
         if key not in self._cache:
             from promoter.manifests import find_markers
 
+            files = self.forge.git(repo).files(sha, f"{kustomization.group}/{kustomization.env}")
+            digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()
             deployed: list[tuple[str, str | None]] | None = []
-            for path, data in (
-                self.forge.git(repo).files(sha, f"{kustomization.group}/{kustomization.env}").items()
-            ):
+            for path, data in sorted(files.items()):
                 if not path.endswith((".yaml", ".yml")):
                     continue
                 try:
@@ -354,7 +373,7 @@ class FluxEmulator:
                     break
                 assert deployed is not None
                 deployed += [(m.app, m.tag) for m in markers if m.group == kustomization.group]
-            self._cache[key] = deployed
+            self._cache[key] = _Content(deployed, digest)
         return self._cache[key]
 
     # -- posting, as notification-controller's git notifiers do --------------------------------------

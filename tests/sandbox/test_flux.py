@@ -149,7 +149,8 @@ def test_a_fetched_commit_is_reported_even_when_a_newer_one_lands_during_its_rec
     time.sleep(0.1)  # fetched and reconciling
     newer = _deploy(sandbox, gitops, "dev", "1.1.1")
     first = _wait_all(sandbox, gitops, older, {"apps-dev"})["apps-dev"]
-    assert not _flux(sandbox, gitops, newer)  # the newer one waits for the reconcile in flight
+    assert "apps-dev" not in _flux(sandbox, gitops, newer)  # it waits for the reconcile in flight
+    assert set(_flux(sandbox, gitops, newer)) <= {"apps-qa", "apps-prod"}  # unchanged there: at once
     second = _wait_all(sandbox, gitops, newer, {"apps-dev"})["apps-dev"]
     assert first.state == second.state == "success" and first.id < second.id
 
@@ -200,6 +201,16 @@ def test_the_same_commit_heals_or_drifts_on_later_reconciles_without_repeating_i
         ("success", "reconciliation succeeded"),
         ("failure", "health check failed"),
     ]
+
+
+def test_a_folder_the_commit_did_not_change_reports_at_once(sandbox: Sandbox, gitops: Repository) -> None:
+    _settled(sandbox, gitops, {"default": {"delay": 0.8}})
+    started = time.monotonic()
+    sha = _deploy(sandbox, gitops, "dev", "1.2.0")
+    _wait_all(sandbox, gitops, sha, {"apps-qa", "apps-prod"})
+    assert time.monotonic() - started < 0.6 and "apps-dev" not in _flux(sandbox, gitops, sha)
+    _wait_all(sandbox, gitops, sha, {"apps-dev"})
+    assert time.monotonic() - started >= 0.75
 
 
 def test_never_reports_and_slow(sandbox: Sandbox, gitops: Repository) -> None:
