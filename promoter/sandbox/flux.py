@@ -315,7 +315,7 @@ class FluxEmulator:
                 self._at(run.started + run.plan.duration, partial(self._finish, run, run.token))
                 return
         self._post(run, revision, run.plan.outcome)
-        healthy = run.plan.outcome == "healthy"
+        healthy = run.plan.outcome in ("healthy", "never")  # `never`: the cluster is fine, the event lost
         run.applied = self._content(run.repo, revision, run.kustomization).digest if healthy else None
         run.running = None
         if run.queued:
