@@ -174,7 +174,7 @@ def test_reporters_take_a_count_or_a_list_and_default_to_none() -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("true", r":3: environments\.0\.reporters: expected a number of clusters \(reporters: 2\)"),
+        ("true", r":3: environments\[0\]\.reporters: expected a number of clusters \(reporters: 2\)"),
         ("0", "between 1 and 64 clusters"),
         ("65", "between 1 and 64 clusters"),
         ("[]", r"list 1 to 64 reporters, or give their number"),
