@@ -3,6 +3,10 @@
 Compatible with gitops-promotion's file, minus its defects: an integer `status_timeout_minutes` means
 minutes (not nanoseconds) and a duration string such as "10m" or "90s" is accepted; an unknown key is an
 error naming the file, the line and the nearest valid key instead of being ignored.
+
+One key is promoter's own: an environment's `reporters`, the Flux clusters that must all report it healthy
+(see `parse_reporters`). gitops-promotion reads the file with `yaml.v2`'s non-strict decoder, which skips
+keys it does not know, so a file that uses it still loads there.
 """
 
 from __future__ import annotations
@@ -66,6 +70,51 @@ def _duration(value: Any) -> timedelta:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
+_REPORTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,252}")
+MAX_REPORTERS = 64
+
+
+def parse_reporters(value: Any) -> int | tuple[str, ...] | None:
+    """Who must report an environment healthy when several clusters serve it under one Kustomization name.
+
+    A number N: N distinct reporters (each Flux Provider posts its own context,
+    `kustomization/<name>/<first 8 hex of its UID>`). A list: exactly those reporters, each the context's
+    cluster part (the 8 hex, or the cluster name a `commitStatusExpr` puts there) or a whole context;
+    statuses from anyone else are then ignored. Unset: one reporter, as gitops-promotion assumes.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | list | tuple):
+        raise ValueError(
+            "expected a number of clusters (reporters: 2) or a list of the contexts' cluster parts "
+            "(reporters: [0c9c2e41, 7f3a9b12])"
+        )
+    if isinstance(value, int):
+        if not 1 <= value <= MAX_REPORTERS:
+            raise ValueError(f"must be between 1 and {MAX_REPORTERS} clusters")
+        return value
+    names = list(value)
+    if not 1 <= len(names) <= MAX_REPORTERS:
+        raise ValueError(f"list 1 to {MAX_REPORTERS} reporters, or give their number (reporters: 2)")
+    number = next((n for n in names if isinstance(n, int | float) and not isinstance(n, bool)), None)
+    if number is not None:
+        # YAML reads 01234567 as an octal number: the hex would silently change.
+        raise ValueError(f"{number!r} is a YAML number, not a name: quote reporter names, e.g. '01234567'")
+    bad = next((n for n in names if not isinstance(n, str) or not _REPORTER.fullmatch(n)), None)
+    if bad is not None:
+        raise ValueError(
+            f"{bad!r} is not a reporter: write the cluster part of Flux's status context "
+            "(the 8 hex of kustomization/<name>/0c9c2e41, or a commitStatusExpr cluster name)"
+        )
+    lowered = [n.lower() for n in names]
+    repeated = sorted({n for n in lowered if lowered.count(n) > 1})
+    if repeated:
+        raise ValueError(f"reporters must be unique; repeated: {', '.join(repeated)}")
+    return tuple(names)
+
+
+Reporters = Annotated[int | tuple[str, ...] | None, BeforeValidator(parse_reporters)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -74,6 +123,7 @@ class _Strict(BaseModel):
 class Environment(_Strict):
     name: EnvironmentName
     auto: bool = False
+    reporters: Reporters = None
 
 
 class Application(_Strict):

@@ -1,18 +1,33 @@
 """Reading Flux's verdict on an environment from the commit statuses notification-controller posts.
 
-Flux posts, per Kustomization `<group>-<env>`, a status whose context is `kustomization/<name>/<8 hex>`
-(`kustomization/<name>` before late 2022), on the revision it applied: GitHub `success`/`failure`, Azure
-DevOps `succeeded`/`error` with genre `fluxcd`. When several merges land before one reconcile, only the
-newest commit gets a status, so a status on a descendant of the commit we care about answers for it too,
-and a later green on main heals an older red. Flux never posts `pending`; some versions drop failure
-events, so a wait needs a deadline, whose outcome is "no report", not "failed".
+What Flux posts (fluxcd/notification-controller `internal/notifier`, kustomize-controller
+`internal/controller/kustomization_controller.go`; docs/sandbox.md lists the sources):
+
+- one status per Kustomization `<group>-<env>` and Flux `Provider`, on the revision it reconciled, with the
+  context `kustomization/<name>/<first 8 hex of the Provider UID>` (`kustomization/<name>` before late
+  2022; a `commitStatusExpr` may write anything). GitHub `success`/`failure`; Azure DevOps
+  `succeeded`/`error` with `context.genre` `fluxcd`, or `fluxcd:<summary>` when the Alert has a summary
+  (`commitStatusGenre` in azure_devops.go);
+- the description is the event reason in lower-case words (`formatNameAndDescription`):
+  `reconciliation succeeded` on success; `health check failed`, `build failed`, `reconciliation failed`,
+  `prune failed`, `artifact failed` on failure. Every info event maps to `success`, so up to v1.7 a
+  Kustomization waiting on `dependsOn` posts `success` "dependency not ready": only the success reason
+  counts as healthy, anything else on a `success` keeps us waiting;
+- it never posts `pending`; v1.8.0 posts nothing for Kustomizations and v1.8.1-v1.8.4 drop failures, so a
+  wait needs a deadline whose outcome is "no report", not "failed";
+- commits that land between two polls of the GitRepository never get a status, so a status on a
+  descendant of the commit we care about answers for it, and a later green on main heals an older red.
+
+Several clusters may serve one environment under one Kustomization name, each through its own Provider:
+their contexts differ in the cluster part. Each reporter's newest word counts on its own; a failure from
+any of them fails the environment, and it is healthy once the expected reporters (`Reporters`) all say so.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,7 +35,14 @@ from promoter.errors import InvalidInputError
 from promoter.providers.base import CommitStatus
 
 Outcome = Literal["healthy", "failed", "pending"]
-DEFAULT_CONTEXT = r"kustomization/(?P<name>[^/]+)(?:/[0-9a-f]+)?"
+DEFAULT_CONTEXT = r"kustomization/(?P<name>[^/]+)(?:/(?P<cluster>[0-9a-f]+))?"
+FLUX_GENRE = "fluxcd"
+# The one reason kustomize-controller gives a Ready=True reconcile (meta.ReconciliationSucceededReason).
+HEALTHY_DESCRIPTIONS = frozenset({"reconciliation succeeded"})
+NO_REPORT_HINT = (
+    "Flux notification-controller v1.8.0 posts no Kustomization statuses and v1.8.1-v1.8.4 drop failures; "
+    "`success` means healthy only when the Kustomization has `wait: true` or `healthChecks`"
+)
 _GOOD = {"success", "succeeded"}
 _BAD = {"failure", "failed", "error"}
 
@@ -39,10 +61,55 @@ class Verdict:
         return self.outcome == "healthy"
 
 
+@dataclass(frozen=True)
+class Reporters:
+    """Who must say healthy: `count` distinct reporters, or exactly the `names` listed (others ignored).
+
+    A name is a context's cluster part (the Provider UID's 8 hex, a `commitStatusExpr` cluster name) or a
+    whole context, compared without case.
+    """
+
+    count: int = 1
+    names: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, configured: int | Sequence[str] | None) -> Reporters:
+        """From an environment's `reporters` in gitops-promotion.yaml (validated by `promoter.config`)."""
+        if configured is None:
+            return cls()
+        if isinstance(configured, int):
+            return cls(count=configured)
+        names = tuple(name.lower() for name in configured)
+        return cls(count=len(names), names=names)
+
+    def wanted(self, report: Report) -> bool:
+        return not self.names or bool({report.reporter, report.context} & set(self.names))
+
+    def heard_from_all(self, reports: Iterable[Report]) -> bool:
+        """Enough reporters have spoken that older commits cannot change the answer."""
+        wanted = [report for report in reports if self.wanted(report)]
+        if self.names:
+            return all(any(name in (r.reporter, r.context) for r in wanted) for name in self.names)
+        return len(wanted) >= self.count
+
+
+@dataclass(frozen=True)
+class Report:
+    """One reporter's newest word on one commit; `rank` orders commits, 0 the newest."""
+
+    reporter: str
+    context: str
+    outcome: Outcome
+    commit: str
+    description: str
+    rank: int = 0
+
+
 class StatusMatcher:
     """Which statuses are Flux's for one Kustomization: the context pattern's `name` group must equal it.
 
-    `pattern` is a regular expression with a named group `name`, for users of `spec.commitStatusExpr`.
+    `pattern` is a regular expression with a named group `name`, for users of `spec.commitStatusExpr`;
+    an optional group `cluster` says which cluster posted (without it the whole context does).
     Matching ignores case: Flux lowercases the context, while an environment may be spelled `Dev`.
     """
 
@@ -60,40 +127,114 @@ class StatusMatcher:
                 "that captures the Kustomization name"
             )
 
+    def reporter(self, status: CommitStatus) -> str | None:
+        """Who posted `status` if it is Flux's word on this Kustomization, else None."""
+        if not _flux_genre(status.genre):
+            return None
+        context = status.context.lower()
+        match = self._pattern.fullmatch(context)
+        if not match or (match["name"] or "").lower() != self.kustomization.lower():
+            return None
+        cluster = match.groupdict().get("cluster")
+        return cluster.lower() if cluster else context
+
     def matches(self, status: CommitStatus) -> bool:
-        if status.genre not in (None, "", "fluxcd"):
-            return False
-        match = self._pattern.fullmatch(status.context.lower())
-        return bool(match) and match["name"] == self.kustomization.lower()  # type: ignore[index]
+        return self.reporter(status) is not None
 
 
-def verdict_on(statuses: Sequence[CommitStatus], matcher: StatusMatcher, commit: str) -> Verdict | None:
-    """The newest Flux status for the Kustomization among `statuses` of `commit`, or None if there is none."""
+def _flux_genre(genre: str | None) -> bool:
+    """Azure DevOps genre `fluxcd`, or `fluxcd:<summary>` when the Alert has a summary; none elsewhere."""
+    return not genre or genre == FLUX_GENRE or genre.startswith(f"{FLUX_GENRE}:")
+
+
+def outcome_of(status: CommitStatus) -> Outcome:
+    """`success` is healthy only with the success reason: Flux maps every info event to `success`."""
+    state = status.state.lower()
+    if state in _BAD:
+        return "failed"
+    if state in _GOOD and " ".join(status.description.lower().split()) in HEALTHY_DESCRIPTIONS:
+        return "healthy"
+    return "pending"
+
+
+def reports_on(
+    statuses: Sequence[CommitStatus], matcher: StatusMatcher, commit: str, rank: int = 0
+) -> dict[str, Report]:
+    """The newest status of each reporter for the Kustomization among the statuses of `commit`."""
+    found: dict[str, Report] = {}
     for status in sorted(statuses, key=lambda s: s.created_at, reverse=True):
-        if not matcher.matches(status):
+        reporter = matcher.reporter(status)
+        if reporter is None or reporter in found:
             continue
-        state = status.state.lower()
-        if state in _GOOD:
-            return Verdict("healthy", matcher.kustomization, commit, status.description)
-        if state in _BAD:
-            return Verdict("failed", matcher.kustomization, commit, status.description)
-        return Verdict("pending", matcher.kustomization, commit, status.description)
-    return None
+        found[reporter] = Report(
+            reporter, status.context.lower(), outcome_of(status), commit, status.description, rank
+        )
+    return found
+
+
+def combine(kustomization: str, reports: Mapping[str, Report], expected: Reporters) -> Verdict | None:
+    """One verdict from each reporter's newest word: any failure fails; healthy once all expected agree."""
+    wanted = sorted((r for r in reports.values() if expected.wanted(r)), key=lambda r: (r.rank, r.reporter))
+    if not wanted:
+        return None
+    alone = expected.count == 1 and not expected.names
+    failed = [r for r in wanted if r.outcome == "failed"]
+    if failed:
+        first = failed[0]
+        return Verdict("failed", kustomization, first.commit, _said(first, alone))
+    healthy = [r for r in wanted if r.outcome == "healthy"]
+    if expected.heard_from_all(healthy):
+        if alone:
+            return Verdict("healthy", kustomization, healthy[0].commit, healthy[0].description)
+        proof = max(healthy, key=lambda r: r.rank)  # the oldest commit every expected cluster applied
+        who = ", ".join(r.reporter for r in healthy)
+        return Verdict("healthy", kustomization, proof.commit, f"{proof.description} ({who})")
+    if alone:
+        return Verdict("pending", kustomization, wanted[0].commit, wanted[0].description)
+    return Verdict("pending", kustomization, None, _waiting(healthy, wanted, expected))
+
+
+def _said(report: Report, alone: bool) -> str:
+    return report.description if alone else f"{report.description} ({report.reporter})"
+
+
+def _waiting(healthy: Sequence[Report], heard: Sequence[Report], expected: Reporters) -> str:
+    seen = {r.reporter for r in heard}
+    if expected.names:
+        ok = {name for name in expected.names if any(name in (r.reporter, r.context) for r in healthy)}
+        missing = [name for name in expected.names if name not in ok]
+        return f"{len(ok)} of {len(expected.names)} reporters healthy; waiting for {', '.join(missing)}"
+    others = ", ".join(f"{r.reporter}: {r.description}" for r in heard if r.outcome != "healthy")
+    detail = f" ({others})" if others else ""
+    return f"{len(healthy)} of {expected.count} reporters healthy, {len(seen)} heard from{detail}"
+
+
+def verdict_on(
+    statuses: Sequence[CommitStatus], matcher: StatusMatcher, commit: str, expected: Reporters | None = None
+) -> Verdict | None:
+    """Flux's word on the Kustomization among `statuses` of `commit`, or None if there is none."""
+    return combine(matcher.kustomization, reports_on(statuses, matcher, commit), expected or Reporters())
 
 
 def current_verdict(
-    candidates: Sequence[str], statuses_of: Callable[[str], Sequence[CommitStatus]], matcher: StatusMatcher
+    candidates: Sequence[str],
+    statuses_of: Callable[[str], Sequence[CommitStatus]],
+    matcher: StatusMatcher,
+    expected: Reporters | None = None,
 ) -> Verdict:
     """Look at `candidates` newest first (the commit of interest and its descendants on main).
 
-    The newest commit that carries a Flux status decides: it proves the environment applied everything
-    before it, our commit included.
+    For each reporter the newest commit it posted on decides: it proves that cluster applied everything
+    before it, our commit included. Older commits are read only until every expected reporter was heard.
     """
-    for commit in candidates:
-        found = verdict_on(statuses_of(commit), matcher, commit)
-        if found is not None:
-            return found
-    return Verdict("pending", matcher.kustomization)
+    expected = expected or Reporters()
+    found: dict[str, Report] = {}
+    for rank, commit in enumerate(candidates):
+        for reporter, report in reports_on(statuses_of(commit), matcher, commit, rank).items():
+            found.setdefault(reporter, report)
+        if expected.heard_from_all(found.values()):
+            break
+    return combine(matcher.kustomization, found, expected) or Verdict("pending", matcher.kustomization)
 
 
 def wait_for_verdict(
@@ -106,7 +247,8 @@ def wait_for_verdict(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Verdict:
-    """Poll until healthy or failed, backing off; past `timeout` seconds the outcome is "no report"."""
+    """Poll until healthy or failed, backing off; past `timeout` seconds the outcome is "no report",
+    whose description says what was last heard and why Flux may have said nothing."""
     deadline = clock() + timeout
     delay = interval
     while True:
@@ -115,8 +257,13 @@ def wait_for_verdict(
             return verdict
         left = deadline - clock()
         if left <= 0:
-            return Verdict("no report", verdict.kustomization, None, verdict.description)
+            return Verdict("no report", verdict.kustomization, None, _no_report(verdict.description))
         if on_wait is not None:
             on_wait(verdict, left)
         sleep(min(delay, left))
         delay = min(max_interval, delay * 1.5)
+
+
+def _no_report(last: str) -> str:
+    heard = f"last heard: {last}" if last else "no status from Flux"
+    return f"{heard}; {NO_REPORT_HINT}"

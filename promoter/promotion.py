@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from promoter.bump import bump_edit
 from promoter.config import CONFIG_FILE, Config, Environment, parse_config
 from promoter.errors import WorkspaceError
-from promoter.health import StatusMatcher, Verdict, current_verdict, wait_for_verdict
+from promoter.health import Reporters, StatusMatcher, Verdict, current_verdict, wait_for_verdict
 from promoter.providers.base import GitProvider, MergeMethod, PullRequest, StatusState
 from promoter.providers.factory import ProviderKind, parse_remote, provider_for
 from promoter.pull_request import PRState
@@ -86,13 +86,17 @@ def previous_environment(promotion: Promotion, state: PRState) -> Environment | 
 
 
 def flux_verdict(promotion: Promotion, group: str, env: str, commit: str) -> Verdict:
-    """Flux's current word on `<group>-<env>` for `commit`, looking at main's newer commits too."""
+    """Flux's current word on `<group>-<env>` for `commit`, looking at main's newer commits too.
+
+    Every cluster the environment's `reporters` names (or counts) must have said healthy.
+    """
     matcher = StatusMatcher(
         f"{group}-{env}", *([promotion.status_pattern] if promotion.status_pattern else [])
     )
     head = promotion.workspace.fetch()
     candidates = _descendants(promotion.workspace, commit, head)
-    return current_verdict(candidates, promotion.provider.commit_statuses, matcher)
+    expected = Reporters.of(next((e.reporters for e in promotion.config.environments if e.name == env), None))
+    return current_verdict(candidates, promotion.provider.commit_statuses, matcher, expected)
 
 
 def _descendants(workspace: Workspace, commit: str, head: str) -> list[str]:

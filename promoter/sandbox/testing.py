@@ -129,9 +129,10 @@ class Sandbox:
     def violations(self) -> list[Violation]:
         return list(self.app.specs.violations)
 
-    def flux_context(self, repo: Repository, kustomization: str) -> str:
-        """The status context Flux posts for a kustomization, e.g. `kustomization/apps-dev/0c9c2e41`."""
-        return context(repo, kustomization)
+    def flux_context(self, repo: Repository, kustomization: str, cluster: int = 0) -> str:
+        """The status context a cluster's Flux posts for a kustomization under the current scenario,
+        e.g. `kustomization/apps-dev/0c9c2e41` (the first cluster's)."""
+        return context(repo, kustomization, cluster, self.app.flux.scenario.flux)
 
     def wait_for(self, predicate: Callable[[], T | None], timeout: float = 5.0, interval: float = 0.02) -> T:
         """Poll until `predicate` returns something truthy; AssertionError after `timeout` seconds."""

@@ -183,12 +183,20 @@ def test_wrong_token_is_refused_clearly_and_never_echoed(story: Story) -> None:
 
 
 def custom_story(
-    story: Story, tmp_path: Path, name: str, *, prflow: str = "per-app", timeout: str = "5"
+    story: Story,
+    tmp_path: Path,
+    name: str,
+    *,
+    prflow: str = "per-app",
+    timeout: str = "5",
+    reporters: dict[str, str] | None = None,
 ) -> Story:
     """A second repository in the same sandbox with its own config, and a checkout of it."""
     config = config_text(prflow=prflow).replace(
         "status_timeout_minutes: 5", f"status_timeout_minutes: {timeout}"
     )
+    for env, value in (reporters or {}).items():
+        config = config.replace(f"  - name: {env}\n", f"  - name: {env}\n    reporters: {value}\n")
     files = {"gitops-promotion.yaml": config}
     for env in ("dev", "qa", "prod"):
         files[f"apps/{env}/podinfo.yaml"] = DEPLOYMENT.format(
@@ -282,6 +290,44 @@ def test_flux_that_never_reports_times_out_as_no_report(story: Story, tmp_path: 
     head = quiet.pull(2).head_sha
     checks = [s for s in story.sandbox.forge.statuses(quiet.repo, head) if s.context.endswith("promoter")]
     assert checks and checks[0].description.startswith("no report from Flux for apps-dev")
+
+
+def test_an_environment_two_clusters_serve_waits_for_both_and_fails_with_either(
+    story: Story, tmp_path: Path
+) -> None:
+    twin = custom_story(story, tmp_path, "twin", reporters={"dev": "2"})
+    story.sandbox.set_scenario(
+        {
+            "default": {"delay": 0.05},
+            "flux": {"clusters": ["east", "west"]},
+            "rules": [
+                {"repo": "*twin", "env": "dev", "cluster": "west", "tag": "v2", "outcome": "failing"},
+                {"repo": "*twin", "env": "dev", "cluster": "west", "delay": 1.5},
+            ],
+        }
+    )
+    east, west = (story.sandbox.flux_context(twin.repo, "apps-dev", cluster) for cluster in (0, 1))
+    twin.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "v1")
+    twin.ok("status", "--branch", "promote/apps-podinfo")
+    dev_merge = twin.wait_merged(1)
+    twin.ok("promote", "--commit", dev_merge)
+    story.sandbox.wait_for(lambda: _posted(twin, dev_merge, east))  # east is fast; one cluster used to do
+    assert not _posted(twin, dev_merge, west)
+    out = twin.ok("status", "--branch", "promote/apps-podinfo")
+    assert "successful reconciliation for apps-dev" in out
+    assert _posted(twin, dev_merge, west)  # it waited for the slow cluster
+    twin.wait_merged(2)
+
+    assert "with pull request 3 " in twin.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "v2")
+    twin.ok("status", "--branch", "promote/apps-podinfo")
+    twin.ok("promote", "--commit", twin.wait_merged(3))
+    code, _, err = twin.run("status", "--branch", "promote/apps-podinfo")
+    assert code == 1 and "failed reconciliation for apps-dev" in err
+    assert f"health check failed ({west.rsplit('/', 1)[1]})" in err  # west failed; east is healthy
+
+
+def _posted(story: Story, sha: str, context: str) -> bool:
+    return any(s.context == context for s in story.sandbox.forge.statuses(story.repo, sha))
 
 
 def test_every_command_succeeds_through_5xx_and_rate_limits(story: Story) -> None:

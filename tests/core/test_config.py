@@ -144,3 +144,52 @@ def test_config_loader_never_crashes_on_arbitrary_text(text: str) -> None:
         parse_config(text)
     except ConfigError as error:
         assert str(error)
+
+
+# -- reporters: several clusters serving one environment -------------------------------------------
+
+TWO_CLUSTERS = """\
+environments:
+  - name: dev
+    auto: true
+  - name: qa
+    auto: true
+    reporters: 2
+  - name: prod
+    reporters: [0c9c2e41, prod-west, "kustomization/apps-prod/7f3a9b12"]
+"""
+
+
+def test_reporters_take_a_count_or_a_list_and_default_to_none() -> None:
+    config = parse_config(TWO_CLUSTERS)
+    assert config.environment("dev").reporters is None  # one reporter, as gitops-promotion assumes
+    assert config.environment("qa").reporters == 2
+    assert config.environment("prod").reporters == (
+        "0c9c2e41",
+        "prod-west",
+        "kustomization/apps-prod/7f3a9b12",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("true", r":3: environments\[0\]\.reporters: expected a number of clusters \(reporters: 2\)"),
+        ("0", "between 1 and 64 clusters"),
+        ("65", "between 1 and 64 clusters"),
+        ("[]", r"list 1 to 64 reporters, or give their number"),
+        ("[01234567]", r"342391 is a YAML number, not a name: quote reporter names"),
+        ("[a1b2c3d4, A1B2C3D4]", "unique; repeated: a1b2c3d4"),
+        ("['two words']", r"'two words' is not a reporter: write the cluster part"),
+        ("{dev-01: 1}", "expected a number of clusters"),
+        ("two", "expected a number of clusters"),
+    ],
+)
+def test_bad_reporters_name_the_line_and_what_to_write(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(f"environments:\n  - name: dev\n    reporters: {value}\n")
+
+
+def test_a_misspelt_reporters_key_suggests_the_right_one() -> None:
+    with pytest.raises(ConfigError, match=r":3: unknown key 'reporter'; did you mean 'reporters'\?"):
+        parse_config("environments:\n  - name: dev\n    reporter: 2\n")

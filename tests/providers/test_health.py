@@ -10,7 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from promoter.errors import InvalidInputError
-from promoter.health import Outcome, StatusMatcher, Verdict, current_verdict, verdict_on, wait_for_verdict
+from promoter.health import (
+    NO_REPORT_HINT,
+    Outcome,
+    Reporters,
+    StatusMatcher,
+    Verdict,
+    current_verdict,
+    verdict_on,
+    wait_for_verdict,
+)
 from promoter.providers import CommitStatus
 
 FLUX = "kustomization/apps-dev/0c9c2e41"
@@ -84,7 +93,18 @@ def test_a_pattern_without_a_name_group_or_not_a_regex_is_refused(pattern: str, 
 
 
 @pytest.mark.parametrize(
-    ("genre", "counted"), [(None, True), ("", True), ("fluxcd", True), ("ci", False), ("promoter", False)]
+    ("genre", "counted"),
+    [
+        (None, True),
+        ("", True),
+        ("fluxcd", True),
+        # notification-controller azure_devops.go `commitStatusGenre`: "fluxcd:" + the Alert's summary.
+        ("fluxcd:production cluster", True),
+        ("fluxcd:", True),
+        ("fluxcdx", False),
+        ("ci", False),
+        ("promoter", False),
+    ],
 )
 def test_only_the_fluxcd_genre_counts_on_azure_devops(genre: str | None, counted: bool) -> None:
     found = verdict_on([status(state="succeeded", genre=genre)], StatusMatcher("apps-dev"), "abc")
@@ -95,21 +115,40 @@ def test_only_the_fluxcd_genre_counts_on_azure_devops(genre: str | None, counted
 
 
 @pytest.mark.parametrize(
-    ("state", "outcome"),
+    ("state", "description", "outcome"),
     [
-        ("success", "healthy"),  # GitHub
-        ("failure", "failed"),
-        ("error", "failed"),
-        ("succeeded", "healthy"),  # Azure DevOps
-        ("failed", "failed"),
-        ("SUCCEEDED", "healthy"),
-        ("pending", "pending"),
-        ("notSet", "pending"),
+        ("success", "reconciliation succeeded", "healthy"),  # GitHub
+        ("failure", "health check failed", "failed"),
+        ("error", "build failed", "failed"),  # Azure DevOps
+        ("succeeded", "reconciliation succeeded", "healthy"),
+        ("failed", "prune failed", "failed"),
+        ("SUCCEEDED", "Reconciliation Succeeded", "healthy"),
+        ("pending", "reconciliation succeeded", "pending"),  # Flux never posts it; someone else did
+        ("notSet", "reconciliation succeeded", "pending"),
     ],
 )
-def test_forge_states_map_to_outcomes(state: str, outcome: Outcome) -> None:
-    found = verdict_on([status(state=state, description="said so")], StatusMatcher("apps-dev"), "c0ffee")
-    assert found == Verdict(outcome, "apps-dev", "c0ffee", "said so")
+def test_forge_states_map_to_outcomes(state: str, description: str, outcome: Outcome) -> None:
+    found = verdict_on([status(state=state, description=description)], StatusMatcher("apps-dev"), "c0ffee")
+    assert found == Verdict(outcome, "apps-dev", "c0ffee", description)
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        # kustomize-controller emits DependencyNotReady at info severity, which every git notifier maps to
+        # success (toGitHubState / toAzureDevOpsState): up to v1.7 it lands as a green status.
+        "dependency not ready",
+        # kustomize-controller#191: a health check failure first posted with the wrong severity.
+        "health check failed",
+        "info",  # kustomize-controller `event`: the severity stands in when Ready has no reason yet
+        "",
+        "said so",
+    ],
+)
+def test_a_success_without_the_success_reason_keeps_waiting(description: str) -> None:
+    for state in ("success", "succeeded"):
+        found = verdict_on([status(state=state, description=description)], StatusMatcher("apps-dev"), "c0")
+        assert found is not None and (found.outcome, found.description) == ("pending", description)
 
 
 def test_no_flux_status_is_no_verdict() -> None:
@@ -157,6 +196,102 @@ def test_a_newer_commit_green_heals_an_older_commit_red() -> None:
 
     silent = current_verdict(["unreported", "other"], statuses_of, StatusMatcher("apps-dev"))
     assert silent == Verdict("pending", "apps-dev")
+
+
+def test_a_status_exactly_as_github_lists_it_for_an_old_flux_is_read() -> None:
+    # kustomize-controller#191 (2020): GET /commits/{sha}/statuses as Flux left it, legacy context form.
+    listed = {
+        "state": "failure",
+        "description": "health check failed",
+        "target_url": None,
+        "context": "kustomization/apps",
+        "created_at": "2020-12-04T11:18:19Z",
+    }
+    posted = CommitStatus(
+        context=listed["context"] or "",
+        state=listed["state"] or "",
+        description=listed["description"] or "",
+        created_at=listed["created_at"] or "",
+    )
+    found = verdict_on([posted], StatusMatcher("apps"), "c0ffee")
+    assert found == Verdict("failed", "apps", "c0ffee", "health check failed")
+
+
+# -- several clusters: one Kustomization name, one Provider (context suffix) each ----------------------
+
+EAST, WEST = "kustomization/apps-dev/0c9c2e41", "kustomization/apps-dev/7f3a9b12"
+GREEN, RED = "reconciliation succeeded", "health check failed"
+
+
+def at(context: str, state: str, minute: int, description: str = GREEN) -> CommitStatus:
+    return status(context, state, f"2024-05-01T10:{minute:02d}:00Z", description=description)
+
+
+def test_two_clusters_are_not_mixed_up_the_newest_word_of_each_counts() -> None:
+    # West failed after east succeeded: the old reading took east's newer green as the answer.
+    statuses = [at(EAST, "success", 5), at(WEST, "failure", 3, RED), at(WEST, "success", 1)]
+    found = verdict_on(statuses, StatusMatcher("apps-dev"), "c0ffee")
+    assert found == Verdict("failed", "apps-dev", "c0ffee", RED)  # a failure from any reporter fails
+
+
+def test_an_environment_of_two_clusters_waits_for_both() -> None:
+    matcher, two = StatusMatcher("apps-dev"), Reporters.of(2)
+    one = verdict_on([at(EAST, "success", 1)], matcher, "c0ffee", two)
+    assert one == Verdict("pending", "apps-dev", None, "1 of 2 reporters healthy, 1 heard from")
+    waiting = verdict_on(
+        [at(EAST, "success", 1), at(WEST, "success", 2, "dependency not ready")], matcher, "c0ffee", two
+    )
+    assert waiting is not None and waiting.outcome == "pending"
+    assert waiting.description == "1 of 2 reporters healthy, 2 heard from (7f3a9b12: dependency not ready)"
+    both = verdict_on([at(EAST, "success", 1), at(WEST, "success", 3)], matcher, "c0ffee", two)
+    assert both == Verdict("healthy", "apps-dev", "c0ffee", f"{GREEN} (0c9c2e41, 7f3a9b12)")
+    red = verdict_on([at(EAST, "success", 1), at(WEST, "failure", 3, RED)], matcher, "c0ffee", two)
+    assert red == Verdict("failed", "apps-dev", "c0ffee", f"{RED} (7f3a9b12)")
+
+
+def test_listed_reporters_match_cluster_parts_or_contexts_and_others_are_ignored() -> None:
+    matcher = StatusMatcher("apps-dev")
+    listed = Reporters.of(["0C9C2E41", WEST])
+    stale = "kustomization/apps-dev/deadbeef"  # a Provider that was recreated: its old UID
+    statuses = [at(EAST, "success", 1), at(stale, "failure", 2, RED)]
+    assert verdict_on(statuses, matcher, "c0", listed) == Verdict(
+        "pending", "apps-dev", None, "1 of 2 reporters healthy; waiting for kustomization/apps-dev/7f3a9b12"
+    )
+    found = verdict_on([*statuses, at(WEST, "success", 3)], matcher, "c0", listed)
+    assert found is not None and found.outcome == "healthy"
+
+
+def test_a_commit_status_expr_with_a_cluster_group_names_the_reporter() -> None:
+    # Flux 2.6 docs: commitStatusExpr "kind/name/" + event.metadata.clusterName.
+    matcher = StatusMatcher("apps-dev", r"kustomization/(?P<name>[^/]+)/(?P<cluster>[a-z0-9-]+)")
+    statuses = [at("kustomization/apps-dev/dev-01", "success", 1)]
+    expected = Reporters.of(["dev-01", "dev-02"])
+    assert verdict_on(statuses, matcher, "c0", expected).outcome == "pending"  # type: ignore[union-attr]
+    statuses.append(at("kustomization/apps-dev/dev-02", "success", 2))
+    assert verdict_on(statuses, matcher, "c0", expected).outcome == "healthy"  # type: ignore[union-attr]
+
+
+def test_each_cluster_may_answer_on_a_different_descendant() -> None:
+    by_commit = {
+        "newest": [at(EAST, "success", 9)],  # east already reconciled main's head
+        "middle": [],
+        "ours": [at(WEST, "success", 2), at(EAST, "failure", 1, RED)],  # west has not polled since
+    }
+    asked: list[str] = []
+
+    def statuses_of(commit: str) -> Sequence[CommitStatus]:
+        asked.append(commit)
+        return by_commit[commit]
+
+    found = current_verdict(
+        ["newest", "middle", "ours"], statuses_of, StatusMatcher("apps-dev"), Reporters(2)
+    )
+    assert (found.outcome, found.commit) == ("healthy", "ours")  # the oldest commit both are known to run
+    assert asked == ["newest", "middle", "ours"]
+
+    asked.clear()
+    alone = current_verdict(["newest", "middle", "ours"], statuses_of, StatusMatcher("apps-dev"))
+    assert (alone.outcome, alone.commit) == ("healthy", "newest") and asked == ["newest"]
 
 
 # -- waiting ----------------------------------------------------------------------------------------
@@ -221,6 +356,7 @@ def test_silence_until_the_deadline_is_no_report_not_failed_and_polls_back_off()
 
     assert found.outcome == "no report"  # distinct from "failed": Flux may drop failure events
     assert not found.healthy and found.commit is None and found.kustomization == "apps-dev"
+    assert found.description == f"no status from Flux; {NO_REPORT_HINT}"
     assert time.now == 1060.0  # gave up at the deadline, not before nor long after
     backoff = time.sleeps[:-1]
     assert backoff[:3] == [2.0, 3.0, 4.5]
@@ -277,3 +413,12 @@ def test_verdict_on_never_raises_on_arbitrary_statuses(
         assert found.outcome in ("healthy", "failed", "pending")
         assert found.commit == "c0ffee"
         assert any(matcher.matches(each) and each.description == found.description for each in statuses)
+
+
+def test_no_report_says_what_was_last_heard_and_which_flux_versions_stay_silent() -> None:
+    time = FakeTime()
+    last = Verdict("pending", "apps-dev", None, "1 of 2 reporters healthy, 1 heard from")
+    found = wait_for_verdict(lambda: last, 10, clock=time.clock, sleep=time.sleep)
+    assert found.description.startswith("last heard: 1 of 2 reporters healthy, 1 heard from; ")
+    for words in ("v1.8.0", "v1.8.1-v1.8.4 drop failures", "`wait: true`", "`healthChecks`"):
+        assert words in found.description
