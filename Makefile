@@ -3,14 +3,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The versions the suite last passed with (`make constraints` writes it); CONSTRAINTS= installs without.
+CONSTRAINTS ?= constraints.txt
 
-.PHONY: demo test lint typecheck unit proofs bench clean
+.PHONY: demo test lint typecheck unit unit-fast proofs bench constraints clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "promoter needs Python 3.11 or newer: set PYTHON=python3.11 (or newer)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev,sandbox]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -19,12 +21,17 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+# Everything that needs no Prefect server and no end-to-end stack: the quick loop while editing.
+unit-fast: $(STAMP)
+	$(BIN)/pytest -m "not server"
 
 # Short versions of the proof benchmarks (push races, forge faults, SIGKILL chaos, scale-out on
 # PostgreSQL and SQLite); each exits non-zero when a guarantee breaks. `make bench` runs the full ones.
@@ -38,7 +45,7 @@ test: lint typecheck unit proofs
 
 bench: $(STAMP)
 	$(BIN)/python bench/bump_scale.py
-	$(BIN)/python bench/sandbox.py
+	$(BIN)/python bench/sandbox_speed.py
 	$(BIN)/python bench/api_economy.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/concurrency.py
@@ -46,6 +53,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/chaos.py
 	$(BIN)/python bench/scale.py
+
+constraints: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt
 
 clean:
 	rm -rf $(VENV) .promoter .pytest_cache .mypy_cache .ruff_cache

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from promoter.cli import main as promoter
-from promoter.sandbox.testing import Sandbox, run_sandbox
+from sandbox.testing import Sandbox, run_sandbox
 
 BOT = "promoter-bot"
 BRANCH = "promote/apps-podinfo"

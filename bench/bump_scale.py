@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from promoter.bump import bump_edit
-from promoter.sample import DEPLOYMENT, config_text
 from promoter.workspace import Workspace
+from sandbox.sample import DEPLOYMENT, config_text
 
 ENVS = ("dev", "qa", "prod")
 PHASES = ("prepare", "rewrite", "commit", "push")

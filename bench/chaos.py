@@ -1,6 +1,6 @@
 """Does a promotion survive SIGKILL at any point, and end exactly as an uninterrupted one?
 
-Starts the whole stack on loopback (`deployments/stack.py`), Flux reporting healthy after FLUX_DELAY s so
+Starts the whole stack on loopback (`sandbox/stack.py`), Flux reporting healthy after FLUX_DELAY s so
 that every wait has a window. Each release (one app, one tag) runs twice: first uninterrupted in a twin
 repository `acme/calm` (same files, same protection; the run created through the API), then as the story
 in `acme/gitops` (signed registry webhook -> event -> automation -> run) while this script SIGKILLs the
@@ -49,11 +49,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deployments.prefect_server import PrefectServer, prefect_server
-from deployments.stack import Stack, promoter_stack
 from promoter.pull_request import PRState
-from promoter.sample import DEPLOYMENT
-from promoter.sandbox.forge import Repository
+from sandbox.forge import Repository
+from sandbox.prefect_server import PrefectServer, prefect_server
+from sandbox.sample import DEPLOYMENT
+from sandbox.stack import Stack, promoter_stack
 
 GROUP, REGISTRY, ENVS, GATE = "apps", "ghcr.io/acme", ("dev", "qa", "prod"), "prod"
 FLUX_DELAY = 1.5

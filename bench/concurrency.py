@@ -1,6 +1,6 @@
 """Many apps released at once on one Prefect server: do they all reach the prod gate, with nothing lost?
 
-Starts the whole stack on loopback (`deployments/stack.py`: Prefect server on SQLite, sandbox forge with
+Starts the whole stack on loopback (`sandbox/stack.py`: Prefect server on SQLite, sandbox forge with
 the Flux emulator, `promoter serve`, `promoter webhook`), adds N apps to `acme/gitops`
 (`apps/{dev,qa,prod}/app-NN.yaml`, image `ghcr.io/acme/app-NN`), then sends N signed webhook deliveries
 at once (one thread each), one new tag per app, and waits until every `promote-release` run is suspended
@@ -46,10 +46,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deployments.stack import FINAL, Stack, promoter_stack
 from promoter.pull_request import PRState
-from promoter.sample import DEPLOYMENT
-from promoter.sandbox.gitrepo import BareRepo
+from sandbox.gitrepo import BareRepo
+from sandbox.sample import DEPLOYMENT
+from sandbox.stack import FINAL, Stack, promoter_stack
 
 GROUP = "apps"
 REGISTRY = "ghcr.io/acme"

@@ -1,10 +1,10 @@
 """Releases through a misbehaving forge: do they all complete anyway, and what does it cost in retries?
 
-Starts the whole stack on loopback (`deployments/stack.py`), adds N apps to `acme/gitops`, turns on the
+Starts the whole stack on loopback (`sandbox/stack.py`), adds N apps to `acme/gitops`, turns on the
 sandbox's fault injection, sends one signed webhook delivery per app at once (a new tag each), approves
 each run with `promoter approve` as soon as it waits at the prod gate, and waits until every run ends.
 
-Faults (`promoter/sandbox/faults.py`), on every forge API request (REST and GraphQL, under `/api/`):
+Faults (`sandbox/faults.py`), on every forge API request (REST and GraphQL, under `/api/`):
 about 20% 5xx (10% 500, 10% 502), 5% 429 with `retry-after: 1`, 3% GitHub secondary limits (403 with
 `retry-after: 1`), 3% dropped connections (headers sent, body cut), and 0.3 s of latency on 20%. On git
 smart-HTTP (fetch and push) `--git-rate` (default 5%) of requests answer 503 and as many are dropped (0
@@ -56,8 +56,8 @@ from concurrency import (
     tag_of,
 )
 
-from deployments.prefect_server import prefect_server
-from deployments.stack import FINAL, Stack, promoter_stack
+from sandbox.prefect_server import prefect_server
+from sandbox.stack import FINAL, Stack, promoter_stack
 
 API_FAULTS: list[dict[str, Any]] = [
     {"route": "/api/*", "kind": "error", "status": 500, "rate": 0.1},

@@ -1,6 +1,6 @@
 """What does Prefect orchestration add to a promotion's latency, against a plain script doing the same work?
 
-Starts the whole stack on loopback (`deployments/stack.py`: Prefect server, sandbox forge with the Flux
+Starts the whole stack on loopback (`sandbox/stack.py`: Prefect server, sandbox forge with the Flux
 emulator reporting at once (delay 0), `promoter serve`, `promoter webhook`), adds N+1 apps to `acme/gitops`
 and a twin repository `acme/floor` with the same apps, config and branch protection, then releases one
 app after another, alternating:
@@ -47,13 +47,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deployments.stack import FINAL, Stack, promoter_stack
 from promoter.promotion import Promotion, Target, open_pull_request, post_check, wait_for_environment
 from promoter.providers.base import PullRequest
 from promoter.pull_request import PRState
 from promoter.release import resolve_apps_at
-from promoter.sample import DEPLOYMENT, config_text
-from promoter.sandbox.forge import Repository
+from sandbox.forge import Repository
+from sandbox.sample import DEPLOYMENT, config_text
+from sandbox.stack import FINAL, Stack, promoter_stack
 
 GROUP = "apps"
 REGISTRY = "ghcr.io/acme"

@@ -39,9 +39,9 @@ from concurrency import ENVS, GROUP, OLD_TAG, REGISTRY, Row, app_files, app_name
 
 from promoter.bump import bump_edit
 from promoter.pull_request import PRState
-from promoter.sample import config_text
-from promoter.sandbox.testing import run_sandbox
 from promoter.workspace import Workspace
+from sandbox.sample import config_text
+from sandbox.testing import run_sandbox
 
 READY_TIMEOUT = 300.0
 

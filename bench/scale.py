@@ -8,7 +8,7 @@ For each backend in turn (PostgreSQL, then SQLite for comparison) starts everyth
   socket in that dir, a random password (others share the machine's loopback). PostgreSQL refuses to
   run as root: as root the cluster belongs to the `postgres` user (or `nobody`); otherwise to the caller;
 - a Prefect server on that database (`PREFECT_API_DATABASE_CONNECTION_URL=postgresql+asyncpg://...`) or on
-  SQLite, the sandbox forge with the Flux emulator, and `promoter webhook` (`deployments/stack.py`);
+  SQLite, the sandbox forge with the Flux emulator, and `promoter webhook` (`sandbox/stack.py`);
 - the work-pool set-up documented in `prefect.yaml` and docs/scale-out.md, run as documented: `prefect
   work-pool create promoter --type process`, `prefect deploy --all` from the project directory (the
   `promote-release` deployment with its `registry.image.pushed` trigger, and the sweeper), then W
@@ -66,10 +66,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from concurrency import ENVS, GROUP, REGISTRY, app_files, app_name, main_since, tag_of
 from latency import p95
 
-from deployments.prefect_server import free_port, prefect_server
-from deployments.stack import FINAL, Stack, promoter_stack
 from promoter.pull_request import PRState
-from promoter.sample import config_text
+from sandbox.prefect_server import free_port, prefect_server
+from sandbox.sample import config_text
+from sandbox.stack import FINAL, Stack, promoter_stack
 
 BACKENDS = ("postgresql", "sqlite")
 SETTLE = 120.0

@@ -13,12 +13,15 @@ import argparse
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.approve import approve
-from deployments.stack import FINAL, Stack, promoter_stack
+from sandbox import require_extra
+
+if TYPE_CHECKING:
+    from sandbox.stack import Stack
 
 IMAGE = "ghcr.io/acme/podinfo"
 SCENARIO = {"default": {"delay": 1.0}, "rules": [{"env": "qa", "tag": "a8b91c33", "outcome": "failing"}]}
@@ -59,6 +62,9 @@ def _follow(stack: Stack, timeline: Timeline, tag: str, done: set[str], timeout:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extra("demo")
+    from sandbox.stack import FINAL, promoter_stack
+
     root = Path(args.root).resolve()
     if root.exists():
         shutil.rmtree(root)

@@ -122,9 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.set_defaults(handler=_compat)
 
-    from promoter.sandbox.command import add_parser as add_sandbox_parser
-
-    add_sandbox_parser(commands)
     for entry in sorted(entry_points(group="promoter.commands"), key=lambda e: e.name):
         entry.load()(commands)
     return parser

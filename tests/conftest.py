@@ -9,11 +9,18 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from promoter.sample import write_gitops_tree
+from sandbox.sample import write_gitops_tree
 from tests.helpers import run_git
 
 if TYPE_CHECKING:
-    from deployments.prefect_server import PrefectServer
+    from sandbox.prefect_server import PrefectServer
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the Prefect server, so the quick tier (`make unit-fast`) can leave it out."""
+    for item in items:
+        if "prefect_api" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.server)
 
 
 @pytest.fixture
@@ -50,7 +57,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectSer
         temporary_settings,
     )
 
-    from deployments.prefect_server import prefect_server
+    from sandbox.prefect_server import prefect_server
 
     home = tmp_path_factory.mktemp("prefect")
     with prefect_server(home, startup_timeout=300) as server:  # migrations are slow on a busy machine

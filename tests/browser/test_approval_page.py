@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deployments.prefect_server import PrefectServer
-from deployments.stack import FINAL, Stack, promoter_stack
-from promoter.sample import DEPLOYMENT
+from sandbox.prefect_server import PrefectServer
+from sandbox.sample import DEPLOYMENT
+from sandbox.stack import FINAL, Stack, promoter_stack
 
 try:
     from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright

@@ -14,9 +14,9 @@ import pytest
 
 from promoter.cli import main
 from promoter.providers import GitProvider, parse_remote, provider_for
-from promoter.sample import DEPLOYMENT, config_text
-from promoter.sandbox.forge import Repository
-from promoter.sandbox.testing import Sandbox, run_sandbox
+from sandbox.forge import Repository
+from sandbox.sample import DEPLOYMENT, config_text
+from sandbox.testing import Sandbox, run_sandbox
 
 FAST = ["--poll-interval", "0.05"]
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from deployments.registries import PARSERS, Ignored, ImagePush, Notification, Sender
 from promoter.errors import InvalidInputError
-from promoter.sandbox.specs import discover
+from sandbox.specs import discover
 from tests.deployments import samples
 from tests.deployments.samples import DELIVERY, DIGEST, OTHER_DIGEST
 

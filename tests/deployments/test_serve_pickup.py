@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from deployments.stack import promoter_stack
+from sandbox.stack import promoter_stack
 
 if TYPE_CHECKING:
-    from deployments.prefect_server import PrefectServer
+    from sandbox.prefect_server import PrefectServer
 
 pytestmark = pytest.mark.timeout(500)
 

@@ -15,7 +15,6 @@ import pytest
 from pydantic import SecretStr
 from starlette.exceptions import StarletteDeprecationWarning
 
-from deployments.prefect_server import free_port
 from deployments.registries import Sender
 from deployments.webhook import (
     EVENT,
@@ -29,6 +28,7 @@ from deployments.webhook import (
     signature_matches,
 )
 from promoter.errors import ConfigError
+from sandbox.prefect_server import free_port
 from tests.deployments import samples
 from tests.deployments.samples import DELIVERY, DIGEST, OTHER_DIGEST
 

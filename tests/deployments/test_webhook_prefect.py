@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from deployments.prefect_server import PrefectServer
+from sandbox.prefect_server import PrefectServer
 from tests.deployments import samples
 
 SECRET = "github-hmac-secret-" + uuid.uuid4().hex

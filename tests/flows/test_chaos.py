@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments.prefect_server import PrefectServer
+from sandbox.prefect_server import PrefectServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from deployments.prefect_server import PrefectServer
-from deployments.stack import FINAL, Stack, promoter_stack
 from promoter.pull_request import parse_body
+from sandbox.prefect_server import PrefectServer
+from sandbox.stack import FINAL, Stack, promoter_stack
 from tests.flows.test_story_e2e import promoter, state, wait
 
 pytestmark = pytest.mark.timeout(600)

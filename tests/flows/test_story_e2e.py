@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments.prefect_server import PrefectServer
-from deployments.stack import FINAL, Stack, promoter_stack
 from promoter.providers import parse_remote, provider_for
-from promoter.sample import DEPLOYMENT, config_text
-from promoter.sandbox.forge import Repository
+from sandbox.forge import Repository
+from sandbox.prefect_server import PrefectServer
+from sandbox.sample import DEPLOYMENT, config_text
+from sandbox.stack import FINAL, Stack, promoter_stack
 
 IMAGE = "ghcr.io/acme/{app}"
 APPS = ["podinfo", "search", "cart", "ledger", "orders"]

@@ -48,7 +48,7 @@ from promoter.manifests import rewrite_environment, rewrite_text
 from promoter.providers import GitProvider, PullRequest, parse_remote, provider_for
 from promoter.pull_request import parse_body
 from promoter.release import Release
-from promoter.sample import write_gitops_tree
+from sandbox.sample import write_gitops_tree
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)

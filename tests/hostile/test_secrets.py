@@ -29,9 +29,9 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments.prefect_server import PrefectServer
-from deployments.stack import FINAL, Stack, promoter_stack
-from promoter.sandbox.forge import HUMAN_TOKEN
+from sandbox.forge import HUMAN_TOKEN
+from sandbox.prefect_server import PrefectServer
+from sandbox.stack import FINAL, Stack, promoter_stack
 
 pytestmark = pytest.mark.timeout(1200)
 IMAGE = "ghcr.io/acme/podinfo"

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from promoter.providers import GitProvider, parse_remote, provider_for
-from promoter.sandbox.forge import Repository
-from promoter.sandbox.testing import Sandbox, run_sandbox
+from sandbox.forge import Repository
+from sandbox.testing import Sandbox, run_sandbox
 
 _numbers = itertools.count(1)
 

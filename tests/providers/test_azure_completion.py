@@ -19,7 +19,7 @@ import pytest
 
 from promoter.errors import ProviderError
 from promoter.providers.azure_devops import AzureDevOpsProvider
-from promoter.sandbox.specs import discover
+from sandbox.specs import discover
 
 EXAMPLE = "azure-devops/httpExamples/pullRequests/GET__git_repositories__repositoryId__pullRequests__pullRequestId_.json"
 HEAD = "b60280bc6e62e2f880f1b63c1e24987664d3bda3"

@@ -11,8 +11,8 @@ import pytest
 
 from promoter.errors import ProviderError
 from promoter.providers.github import API_VERSION, GitHubProvider
-from promoter.sandbox import github as personality
-from promoter.sandbox.testing import Sandbox
+from sandbox import github_rest as personality
+from sandbox.testing import Sandbox
 from tests.providers.conftest import Forge
 
 

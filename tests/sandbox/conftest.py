@@ -16,8 +16,8 @@ from typing import Any
 import github
 import pytest
 
-from promoter.sandbox.forge import Repository
-from promoter.sandbox.testing import Sandbox, run_sandbox
+from sandbox.forge import Repository
+from sandbox.testing import Sandbox, run_sandbox
 
 
 @pytest.fixture

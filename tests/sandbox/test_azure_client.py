@@ -29,8 +29,8 @@ from azure.devops.v7_1.git.models import (
 )
 from msrest.authentication import BasicAuthentication
 
-from promoter.sandbox.forge import Repository
-from promoter.sandbox.testing import Sandbox, run_sandbox
+from sandbox.forge import Repository
+from sandbox.testing import Sandbox, run_sandbox
 
 PROJECT = "gitops"
 

@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 import pytest
 
-from promoter.sandbox.forge import Account, PullRequest, Repository
-from promoter.sandbox.specs import discover
-from promoter.sandbox.testing import Sandbox, run_sandbox
+from sandbox.forge import Account, PullRequest, Repository
+from sandbox.specs import discover
+from sandbox.testing import Sandbox, run_sandbox
 
 KINDS = ("pullRequests", "pullRequestStatuses", "statuses", "refs")
 EXCLUDED = {

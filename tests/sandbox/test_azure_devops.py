@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from promoter.sandbox.forge import Repository
-from promoter.sandbox.testing import Sandbox, run_sandbox
+from sandbox.forge import Repository
+from sandbox.testing import Sandbox, run_sandbox
 from tests.sandbox.conftest import git
 
 VERSION = {"api-version": "7.1"}

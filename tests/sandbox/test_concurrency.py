@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from promoter.sandbox.forge import Repository
-from promoter.sandbox.testing import Sandbox
+from sandbox.forge import Repository
+from sandbox.testing import Sandbox
 
 N = 8
 

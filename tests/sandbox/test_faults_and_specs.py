@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from promoter.sandbox import azure_devops, github
-from promoter.sandbox.faults import FaultConfigError, Faults, parse_plan
-from promoter.sandbox.forge import Forge
-from promoter.sandbox.routing import Router
-from promoter.sandbox.specs import Specs, discover
-from promoter.sandbox.testing import Sandbox, run_sandbox
+from sandbox import azure_rest, github_rest
+from sandbox.faults import FaultConfigError, Faults, parse_plan
+from sandbox.forge import Forge
+from sandbox.routing import Router
+from sandbox.specs import Specs, discover
+from sandbox.testing import Sandbox, run_sandbox
 
 
 def _get(sandbox: Sandbox, path: str = "/repos/acme/gitops") -> httpx.Response:
@@ -103,8 +103,8 @@ def test_request_breaking_the_description_gets_githubs_422(sandbox: Sandbox) -> 
 def test_response_breaking_the_description_is_recorded(tmp_path: Path) -> None:
     router = Router()
     forge = Forge(tmp_path)
-    github.GitHub(forge).register(router)
-    azure_devops.AzureDevOps(forge).register(router)
+    github_rest.GitHub(forge).register(router)
+    azure_rest.AzureDevOps(forge).register(router)
     specs = Specs.load(discover(), router.routes)
     status_route = next(
         r for r in router.routes if r.name == "GET /api/v3/repos/{owner}/{repo}/commits/{ref:path}/statuses"

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from promoter.sandbox.flux import describe, posts, split_camelcase
-from promoter.sandbox.forge import Repository, Status
-from promoter.sandbox.scenario import Flux, ScenarioError, load_scenario, parse_scenario
-from promoter.sandbox.seed import DEPLOYMENT
-from promoter.sandbox.testing import Sandbox, run_sandbox
+from sandbox.flux import describe, posts, split_camelcase
+from sandbox.forge import Repository, Status
+from sandbox.scenario import Flux, ScenarioError, load_scenario, parse_scenario
+from sandbox.seed import DEPLOYMENT
+from sandbox.testing import Sandbox, run_sandbox
 
 ALL = {"apps-dev", "apps-qa", "apps-prod"}
 

@@ -10,8 +10,8 @@ import github
 import httpx
 import pytest
 
-from promoter.sandbox.forge import Repository
-from promoter.sandbox.testing import Sandbox, run_sandbox
+from sandbox.forge import Repository
+from sandbox.testing import Sandbox, run_sandbox
 from tests.sandbox.conftest import git, push_branch
 
 

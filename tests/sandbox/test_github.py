@@ -11,10 +11,10 @@ import github
 import httpx
 import pytest
 
-from promoter.sandbox import github as personality
-from promoter.sandbox.forge import Repository
-from promoter.sandbox.specs import discover
-from promoter.sandbox.testing import Sandbox, run_sandbox
+from sandbox import github_rest as personality
+from sandbox.forge import Repository
+from sandbox.specs import discover
+from sandbox.testing import Sandbox, run_sandbox
 from tests.sandbox.conftest import push_branch, settled
 
 BRANCH = "promote/apps-podinfo"

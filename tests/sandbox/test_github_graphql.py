@@ -8,8 +8,8 @@ from typing import Any
 import github
 import httpx
 
-from promoter.sandbox.forge import Repository
-from promoter.sandbox.testing import Sandbox
+from sandbox.forge import Repository
+from sandbox.testing import Sandbox
 from tests.sandbox.conftest import push_branch, settled
 
 ENABLE = """

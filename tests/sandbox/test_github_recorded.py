@@ -17,8 +17,8 @@ import github
 import httpx
 import pytest
 
-from promoter.sandbox.forge import Repository
-from promoter.sandbox.testing import Sandbox
+from sandbox.forge import Repository
+from sandbox.testing import Sandbox
 from tests.sandbox.conftest import push_branch, settled
 
 RECORDED = Path(__file__).parent / "recorded"

@@ -17,8 +17,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from promoter.sandbox.forge import Account
-from promoter.sandbox.routing import Call, Reply, Router
+from sandbox.forge import Account
+from sandbox.routing import Call, Reply, Router
 
 GIT_AREA = "4e080c62-fa21-4fbc-8fef-2a10a2b38049"
 REPO = "{project}/_apis/{area}/repositories/{repositoryId}"

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from promoter.sandbox.forge import Forge, ForgeError, Repository
+from sandbox.forge import Forge, ForgeError, Repository
 
 GITHUB_PATH = re.compile(
     r"/(?P<owner>[^/]+)/(?P<name>[^/]+?)\.git/(?P<rest>info/refs|git-upload-pack|git-receive-pack)"

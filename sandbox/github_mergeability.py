@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 import time
 
-from promoter.sandbox.forge import Forge, PullRequest, Repository
+from sandbox.forge import Forge, PullRequest, Repository
 
 DEFAULT_DELAY = 3.0
 """`promoter sandbox`: a few seconds, as clients in the threads above had to wait (5 s was not always enough)."""

@@ -13,13 +13,14 @@ from typing import Any
 
 from promoter.errors import InvalidInputError, PromoterError
 from promoter.network import loopback
-from promoter.sandbox.forge import BOT_TOKEN, DEFAULT_TOKENS, Repository
-from promoter.sandbox.github_mergeability import DEFAULT_DELAY as MERGEABILITY_DELAY
+from sandbox import require_extra
+from sandbox.forge import BOT_TOKEN, DEFAULT_TOKENS, Repository
+from sandbox.github_mergeability import DEFAULT_DELAY as MERGEABILITY_DELAY
 
 TOKEN_ENV = "PROMOTER_SANDBOX_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 DEFAULT_ROOT = Path(".promoter/sandbox")
 DEFAULT_PORT = 8787
-log = logging.getLogger("promoter.sandbox")
+log = logging.getLogger("sandbox")
 
 
 def add_parser(commands: Any) -> None:
@@ -63,14 +64,15 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extra("sandbox")
     import uvicorn
 
-    from promoter.sandbox.app import SandboxApp, listen, quiet_dropped_connections
-    from promoter.sandbox.faults import load_plan
-    from promoter.sandbox.scenario import Scenario, load_scenario
-    from promoter.sandbox.seed import seed_demo
-    from promoter.sandbox.specs import ENV as SPECS_ENV
-    from promoter.sandbox.specs import discover
+    from sandbox.app import SandboxApp, listen, quiet_dropped_connections
+    from sandbox.faults import load_plan
+    from sandbox.scenario import Scenario, load_scenario
+    from sandbox.seed import seed_demo
+    from sandbox.specs import ENV as SPECS_ENV
+    from sandbox.specs import discover
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     host = loopback(args.host, "the sandbox only serves this machine (use 127.0.0.1)")

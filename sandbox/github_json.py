@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from promoter.sandbox.accounting import RateLimits
-from promoter.sandbox.forge import WEB_COMMITTER, Account, Forge, PullRequest, Repository, Status
-from promoter.sandbox.gitrepo import CommitInfo
+from sandbox.accounting import RateLimits
+from sandbox.forge import WEB_COMMITTER, Account, Forge, PullRequest, Repository, Status
+from sandbox.gitrepo import CommitInfo
 
 DOCS = "https://docs.github.com/rest"
 V2026 = "2026-03-10"

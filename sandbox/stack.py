@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 
-from deployments.prefect_server import PrefectServer, prefect_server
-from promoter.sandbox.forge import Repository
-from promoter.sandbox.testing import Sandbox, run_sandbox
+from sandbox.forge import Repository
+from sandbox.prefect_server import PrefectServer, prefect_server
+from sandbox.testing import Sandbox, run_sandbox
 
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 PROJECT = Path(__file__).resolve().parent.parent  # where prefect.yaml and the flows' entrypoints live

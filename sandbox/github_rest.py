@@ -19,12 +19,12 @@ from urllib.parse import urlencode
 
 import anyio.to_thread
 
-from promoter.sandbox.accounting import RateLimits
-from promoter.sandbox.forge import Forge, ForgeError, MergeMethod, PullRequest, Repository
-from promoter.sandbox.github_json import DOCS, Shapes, error, validation_failed
-from promoter.sandbox.github_mergeability import DEFAULT_DELAY, Mergeability
-from promoter.sandbox.gitrepo import is_branch_name
-from promoter.sandbox.routing import BadRequest, Call, Reply, Router
+from sandbox.accounting import RateLimits
+from sandbox.forge import Forge, ForgeError, MergeMethod, PullRequest, Repository
+from sandbox.github_json import DOCS, Shapes, error, validation_failed
+from sandbox.github_mergeability import DEFAULT_DELAY, Mergeability
+from sandbox.gitrepo import is_branch_name
+from sandbox.routing import BadRequest, Call, Reply, Router
 
 PREFIX = "/api/v3"
 STATUS_STATES = ("error", "failure", "pending", "success")

@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from promoter.sandbox.gitrepo import SHA, BareRepo, CommitInfo, GitError, Identity, is_branch_name
+from sandbox.gitrepo import SHA, BareRepo, CommitInfo, GitError, Identity, is_branch_name
 
-log = logging.getLogger("promoter.sandbox")
+log = logging.getLogger("sandbox")
 
 Kind = Literal["github", "azure"]
 MergeMethod = Literal["merge", "squash", "rebase", "rebaseMerge"]

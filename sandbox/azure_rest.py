@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from promoter.sandbox import azure_locations
-from promoter.sandbox.azure_json import (
+from sandbox import azure_locations
+from sandbox.azure_json import (
     ENUMS,
     Shapes,
     check_api_version,
@@ -33,8 +33,8 @@ from promoter.sandbox.azure_json import (
     query_flag,
     query_int,
 )
-from promoter.sandbox.azure_merges import DEFAULT_DELAY, Completion, MergeQueue
-from promoter.sandbox.forge import (
+from sandbox.azure_merges import DEFAULT_DELAY, Completion, MergeQueue
+from sandbox.forge import (
     Account,
     AutoMerge,
     Forge,
@@ -44,9 +44,9 @@ from promoter.sandbox.forge import (
     Repository,
     Status,
 )
-from promoter.sandbox.github import blocking
-from promoter.sandbox.gitrepo import is_branch_name
-from promoter.sandbox.routing import BadRequest, Call, Reply, Router
+from sandbox.github_rest import blocking
+from sandbox.gitrepo import is_branch_name
+from sandbox.routing import BadRequest, Call, Reply, Router
 
 __all__ = ["check_api_version", "error_body", "error_reply", "lenient"]
 

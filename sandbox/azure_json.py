@@ -17,8 +17,8 @@ import re
 import time
 from typing import Any
 
-from promoter.sandbox.forge import Account, Repository, Status
-from promoter.sandbox.routing import BadRequest, Call, Reply
+from sandbox.forge import Account, Repository, Status
+from sandbox.routing import BadRequest, Call, Reply
 
 # Each enum with its integer values, from git-7.1.json and the azure-devops-extension-api docs.
 ENUMS: dict[str, dict[str, int]] = {

@@ -1,6 +1,6 @@
 """Run a sandbox inside the current process, for tests and benchmarks.
 
-    from promoter.sandbox.testing import run_sandbox
+    from sandbox.testing import run_sandbox
 
     with run_sandbox(tmp_path, seed_demo=True) as sandbox:
         gh = github.Github(base_url=sandbox.github_api, auth=github.Auth.Token(sandbox.token))
@@ -26,14 +26,13 @@ from typing import Any, Literal, TypeVar
 
 import uvicorn
 
-from promoter.sandbox.app import SandboxApp, listen, quiet_dropped_connections
-from promoter.sandbox.azure_merges import DEFAULT_DELAY
-from promoter.sandbox.faults import FaultPlan, parse_plan
-from promoter.sandbox.flux import context
-from promoter.sandbox.forge import BOT_TOKEN, DEFAULT_TOKENS, HUMAN_TOKEN, Kind, Repository
-from promoter.sandbox.scenario import Default, Scenario, parse_scenario
-from promoter.sandbox.seed import seed_demo as _seed_demo
-from promoter.sandbox.specs import Violation, discover
+from sandbox.app import SandboxApp, listen, quiet_dropped_connections
+from sandbox.faults import FaultPlan, parse_plan
+from sandbox.flux import context
+from sandbox.forge import BOT_TOKEN, DEFAULT_TOKENS, HUMAN_TOKEN, Kind, Repository
+from sandbox.scenario import Default, Scenario, parse_scenario
+from sandbox.seed import seed_demo as _seed_demo
+from sandbox.specs import Violation, discover
 
 T = TypeVar("T")
 
@@ -164,7 +163,7 @@ def run_sandbox(
     rate_limit: int = 5000,
     flux_delay: float = 0.1,
     mergeability_delay: float = 0.2,
-    azure_merge_delay: float = DEFAULT_DELAY,
+    azure_merge_delay: float = 0.2,
 ) -> Iterator[Sandbox]:
     """Start forge and Flux emulator on a free loopback port; stop them when the block ends.
 
@@ -214,4 +213,4 @@ def run_sandbox(
     finally:
         sandbox.stop()
         sock.close()
-        logging.getLogger("promoter.sandbox").debug("sandbox on port %d stopped", port)
+        logging.getLogger("sandbox").debug("sandbox on port %d stopped", port)

@@ -18,8 +18,8 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSchema, build_schema, graphql_sync
 
-from promoter.sandbox.forge import AutoMerge, Forge, ForgeError, MergeMethod, PullRequest, Repository
-from promoter.sandbox.github_json import iso
+from sandbox.forge import AutoMerge, Forge, ForgeError, MergeMethod, PullRequest, Repository
+from sandbox.github_json import iso
 
 SUBSET_SDL = """
 schema { query: Query mutation: Mutation }

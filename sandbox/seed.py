@@ -9,7 +9,7 @@ is and only re-asserts the protection.
 
 from __future__ import annotations
 
-from promoter.sandbox.forge import Forge, Repository
+from sandbox.forge import Forge, Repository
 
 DEMO_OWNER = "acme"
 DEMO_NAME = "gitops"

@@ -40,9 +40,9 @@ from openapi_core.templating.paths.exceptions import PathError
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from promoter.sandbox.routing import Route
+from sandbox.routing import Route
 
-log = logging.getLogger("promoter.sandbox")
+log = logging.getLogger("sandbox")
 ENV = "PROMOTER_SPECS_DIR"
 GITHUB_SERVER = "https://api.github.com"
 _MEMO_LIMIT = 20_000

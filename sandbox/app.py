@@ -34,21 +34,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from promoter.errors import PromoterError
-from promoter.sandbox import azure_devops, azure_merges, github
-from promoter.sandbox.accounting import RateLimits, Stats
-from promoter.sandbox.faults import SECONDARY_MESSAGE, FaultPlan, FaultRule, Faults, parse_plan
-from promoter.sandbox.flux import FluxEmulator
-from promoter.sandbox.forge import Account, Forge, ForgeError, Kind
-from promoter.sandbox.git_http import is_git_path, run_backend, target
-from promoter.sandbox.github_graphql import GraphQL, subset_schema
-from promoter.sandbox.github_json import error as github_error
-from promoter.sandbox.github_mergeability import DEFAULT_DELAY
-from promoter.sandbox.gitrepo import GitError
-from promoter.sandbox.routing import BadRequest, Call, Personality, Reply, Route, Router
-from promoter.sandbox.scenario import Scenario, parse_scenario
-from promoter.sandbox.specs import Specs
+from sandbox import azure_merges, azure_rest, github_rest
+from sandbox.accounting import RateLimits, Stats
+from sandbox.faults import SECONDARY_MESSAGE, FaultPlan, FaultRule, Faults, parse_plan
+from sandbox.flux import FluxEmulator
+from sandbox.forge import Account, Forge, ForgeError, Kind
+from sandbox.git_http import is_git_path, run_backend, target
+from sandbox.github_graphql import GraphQL, subset_schema
+from sandbox.github_json import error as github_error
+from sandbox.github_mergeability import DEFAULT_DELAY
+from sandbox.gitrepo import GitError
+from sandbox.routing import BadRequest, Call, Personality, Reply, Route, Router
+from sandbox.scenario import Scenario, parse_scenario
+from sandbox.specs import Specs
 
-log = logging.getLogger("promoter.sandbox")
+log = logging.getLogger("sandbox")
 JSON_TYPE = "application/json; charset=utf-8"
 
 
@@ -152,9 +152,9 @@ class SandboxApp:
         self.forge = Forge(root, tokens)
         self.rates = RateLimits(rate_limit)
         self.router = Router()
-        self.github = github.GitHub(self.forge, self.rates, mergeability_delay)
+        self.github = github_rest.GitHub(self.forge, self.rates, mergeability_delay)
         self.github.register(self.router)
-        self.azure = azure_devops.AzureDevOps(self.forge, azure_merge_delay)
+        self.azure = azure_rest.AzureDevOps(self.forge, azure_merge_delay)
         self.azure.register(self.router)
         self.router.add("POST", "/api/graphql", self._graphql, "graphql")
         self.specs = Specs.load(specs, self.router.routes)
@@ -218,18 +218,18 @@ class SandboxApp:
         if route is None:
             self.stats.add(name, login, "counted")
             if personality == "azure":
-                missing = azure_devops.error_body(
+                missing = azure_rest.error_body(
                     "The requested resource does not exist.", "ResourceNotFoundException", 404
                 )
                 return JSONResponse(missing.body, status_code=404)
             code = 405 if other_method else 404
-            return JSONResponse(github.with_status(code, github_error("Not Found")), status_code=code)
+            return JSONResponse(github_rest.with_status(code, github_error("Not Found")), status_code=code)
 
         body = await request.body()
         base_url = f"{request.url.scheme}://{request.url.netloc}"
         call = Call(method, path, params, request.query_params, request.headers, body, user, base_url)
         resource = "graphql" if personality == "graphql" else "core"
-        rated = personality != "azure" and route.template != f"{github.PREFIX}/rate_limit"
+        rated = personality != "azure" and route.template != f"{github_rest.PREFIX}/rate_limit"
         conditional = method == "GET" and "if-none-match" in request.headers
         if rated and not conditional and self.rates.exhausted(login, resource):
             self.stats.add(name, login, "counted")
@@ -237,15 +237,15 @@ class SandboxApp:
                 403,
                 github_error(
                     f"API rate limit exceeded for user ID {user.id}.",
-                    "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+                    "https://docs.github_rest.com/rest/overview/rate-limits-for-the-rest-api",
                 ),
             )
             return self._respond(reply, self.rates.headers(login, resource))
 
         reply = await self._handle(route, call)
         if personality == "github":
-            github.with_status(reply.status, reply.body)
-            version = github.api_version(call)
+            github_rest.with_status(reply.status, reply.body)
+            version = github_rest.api_version(call)
             if isinstance(version, str):  # GitHub names the version it served, never a refused one
                 reply.headers.setdefault("X-GitHub-Api-Version-Selected", version)
         content = _dumps(reply.body)
@@ -276,37 +276,37 @@ class SandboxApp:
     async def _handle(self, route: Route, call: Call) -> Reply:
         try:
             if route.personality == "azure":
-                refused = azure_devops.check_api_version(call)
+                refused = azure_rest.check_api_version(call)
                 if refused is not None:
                     return refused
             if route.personality == "github":
-                version = github.api_version(call)
+                version = github_rest.api_version(call)
                 if isinstance(version, Reply):
                     return version
             if call.body.strip():
                 call.json()
                 if route.personality == "azure":  # read as leniently as Json.NET does (azure_json.py)
-                    call._json = azure_devops.lenient(call.json())
+                    call._json = azure_rest.lenient(call.json())
             problem = self._check_request(route, call)
             if problem is not None:
                 if route.personality == "azure":
-                    return azure_devops.error_body(problem, "InvalidArgumentValueException", 400)
+                    return azure_rest.error_body(problem, "InvalidArgumentValueException", 400)
                 return Reply(422, github_error(f"Invalid request.\n\n{problem}"))
             return await route.handler(call)
         except (ForgeError, BadRequest) as exc:
             if route.personality == "azure":
-                return azure_devops.error_reply(exc, route.template)
-            return github.error_reply(exc, route.name)
+                return azure_rest.error_reply(exc, route.template)
+            return github_rest.error_reply(exc, route.name)
         except GitError as exc:
             log.exception("git failed while serving %s", route.name)
             if route.personality == "azure":
-                return azure_devops.error_body(str(exc), "GitInternalException", 500)
+                return azure_rest.error_body(str(exc), "GitInternalException", 500)
             return Reply(500, github_error(f"Server Error: {exc}"))
 
     def _check_request(self, route: Route, call: Call) -> str | None:
         if route.personality == "github":
             return self.specs.github_request(
-                route, call.path.removeprefix(github.PREFIX), list(call.query.multi_items()), call.body
+                route, call.path.removeprefix(github_rest.PREFIX), list(call.query.multi_items()), call.body
             )
         if route.personality == "azure" and call.body.strip():
             return self.specs.azure_request(route, call.json())
@@ -316,16 +316,16 @@ class SandboxApp:
         if isinstance(reply.body, bytes):
             return  # a diff or patch: the description has no schema for those media types
         if route.personality == "github" and content:
-            path = call.path.removeprefix(github.PREFIX)
-            version = github.selected_version(call)
-            patched = None if version == github.DEFAULT_VERSION else version
+            path = call.path.removeprefix(github_rest.PREFIX)
+            version = github_rest.selected_version(call)
+            patched = None if version == github_rest.DEFAULT_VERSION else version
             self.specs.github_response(route, path, reply.status, content, patched)
         elif route.personality == "azure" and reply.body is not None:
             self.specs.azure_response(route, reply.status, reply.body)
 
     def _respond(self, reply: Reply, headers: dict[str, str]) -> Response:
         return Response(
-            _dumps(github.with_status(reply.status, reply.body)),
+            _dumps(github_rest.with_status(reply.status, reply.body)),
             status_code=reply.status,
             headers={**reply.headers, **headers},
             media_type=JSON_TYPE,
@@ -334,7 +334,7 @@ class SandboxApp:
     def _unauthorized(self, personality: Personality, had_header: bool, name: str) -> Response:
         self.stats.add(name, "anonymous", "counted")
         if personality == "azure":
-            reply = azure_devops.error_body(
+            reply = azure_rest.error_body(
                 "TF400813: The user is not authorized to access this resource.",
                 "UnauthorizedRequestException",
                 401,
@@ -354,13 +354,13 @@ class SandboxApp:
         if personality == "azure":
             if rule.kind == "error":
                 return self._respond(
-                    azure_devops.error_body(
+                    azure_rest.error_body(
                         "The service is temporarily unavailable.", "ServiceUnavailableException", rule.status
                     ),
                     {},
                 )
             return self._respond(
-                azure_devops.error_body(
+                azure_rest.error_body(
                     "Request was blocked due to exceeding usage of resource.", "RequestBlockedException", 429
                 ),
                 retry,
@@ -368,7 +368,7 @@ class SandboxApp:
         if rule.kind == "error":
             return self._respond(Reply(rule.status, github_error("Server Error")), {})
         if rule.kind == "secondary":
-            docs = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+            docs = "https://docs.github_rest.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
             return self._respond(Reply(403, github_error(SECONDARY_MESSAGE, docs)), retry)
         return self._respond(Reply(429, github_error("API rate limit exceeded")), retry)
 
@@ -392,7 +392,7 @@ class SandboxApp:
             found, request.method, request.url.query, headers, body, user.login
         )
         if found.is_push:
-            await github.blocking(lambda: self.forge.refresh(found.repo))
+            await github_rest.blocking(lambda: self.forge.refresh(found.repo))
         return Response(payload, status, dict(out_headers))
 
     # -- GraphQL ------------------------------------------------------------------------------------------
@@ -405,7 +405,7 @@ class SandboxApp:
             graphql = GraphQL(self.forge, call.base_url, call.user.login, self.github.mergeability.computing)
             return graphql.execute(schema, data)
 
-        out, violations = await github.blocking(run)
+        out, violations = await github_rest.blocking(run)
         for violation in violations:
             self.specs.record("POST /api/graphql", 200, violation)
         return Reply(200, out)
@@ -451,7 +451,9 @@ class SandboxApp:
                 return JSONResponse(self.flux.scenario.model_dump())
             if what == "repos" and method == "POST":
                 spec = _RepoRequest.model_validate_json(await request.body())
-                return JSONResponse(await github.blocking(lambda: self._seed_repo(spec)), status_code=201)
+                return JSONResponse(
+                    await github_rest.blocking(lambda: self._seed_repo(spec)), status_code=201
+                )
         except (ValueError, ValidationError, PromoterError, ForgeError, GitError) as error:
             return JSONResponse({"message": str(error)}, status_code=400)
         return JSONResponse({"message": f"no control endpoint {method} /_sandbox/{what}"}, status_code=404)

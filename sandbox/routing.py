@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from starlette.datastructures import Headers, QueryParams
 
-from promoter.sandbox.forge import Account
+from sandbox.forge import Account
 
 Personality = Literal["github", "graphql", "azure"]
 

@@ -43,11 +43,11 @@ from typing import Literal
 
 from promoter.config import CONFIG_FILE, parse_config
 from promoter.errors import PromoterError
-from promoter.sandbox.forge import Forge, ForgeError, Repository
-from promoter.sandbox.gitrepo import GitError
-from promoter.sandbox.scenario import Flux, Outcome, Plan, Scenario
+from sandbox.forge import Forge, ForgeError, Repository
+from sandbox.gitrepo import GitError
+from sandbox.scenario import Flux, Outcome, Plan, Scenario
 
-log = logging.getLogger("promoter.sandbox.flux")
+log = logging.getLogger("sandbox.flux")
 FLUX_USER = "flux"
 Severity = Literal["info", "error"]
 # The Ready condition's reason kustomize-controller gives each outcome (fluxcd/pkg apis/meta), which its

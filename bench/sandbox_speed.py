@@ -11,7 +11,7 @@ measures, over HTTP like any client:
 Goals (issue 3): status read under 5 ms median, merge under 100 ms median. Prints what it measured and
 exits 1 when a goal is missed.
 
-    .venv/bin/python bench/sandbox.py [--prs 160] [--reads 2000] [--merges 40]
+    .venv/bin/python bench/sandbox_speed.py [--prs 160] [--reads 2000] [--merges 40]
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from promoter.sandbox.forge import Account, AutoMerge, Forge, ForgeError, MergeMethod, PullRequest, Repository
-from promoter.sandbox.gitrepo import GitError
+from sandbox.forge import Account, AutoMerge, Forge, ForgeError, MergeMethod, PullRequest, Repository
+from sandbox.gitrepo import GitError
 
-log = logging.getLogger("promoter.sandbox")
+log = logging.getLogger("sandbox")
 DEFAULT_DELAY = 1.0  # seconds; the service takes about one to two (loncadev/baron#217 measured 1.6 s)
 Key = tuple[str, int]
 
