@@ -31,7 +31,7 @@ unit: $(STAMP)
 
 # Everything that needs no Prefect server and no end-to-end stack: the quick loop while editing.
 unit-fast: $(STAMP)
-	$(BIN)/pytest -m "not server"
+	$(BIN)/pytest -m "not server and not slow"
 
 # Short versions of the proof benchmarks (push races, forge faults, SIGKILL chaos, scale-out on
 # PostgreSQL and SQLite); each exits non-zero when a guarantee breaks. `make bench` runs the full ones.

@@ -18,6 +18,8 @@ from sandbox.forge import Repository
 from sandbox.sample import DEPLOYMENT, config_text
 from sandbox.testing import Sandbox, run_sandbox
 
+# End to end through the forge and the Flux emulator: the whole suite runs it, `make unit-fast` does not.
+pytestmark = pytest.mark.slow
 FAST = ["--poll-interval", "0.05"]
 
 
