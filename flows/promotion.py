@@ -41,8 +41,10 @@ from tasks.flux_health import wait_for_flux
 from tasks.pull_request import open_pr, read_pr_state, wait_merged
 from tasks.report import StageRecord, announce, prefect_key, publish_report
 from tasks.resolve import resolve_release
+from tasks.run_log import quiet_task_completions
 from tasks.supersede import start_release, supersede_older_runs
 
+quiet_task_completions()  # the Logs tab tells the stages, not each task's completion
 DEPLOYMENT = "promote-release/promote-release"
 MERGE_TIMEOUT = 1800.0
 

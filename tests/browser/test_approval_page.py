@@ -7,12 +7,14 @@ download is not needed) opens the run's UI page, checks that the form shows the 
 decision field, approves, and the run completes.
 
 Skipped, with the reason, only where Chromium or the Playwright package is missing. The screenshot goes to
-the test's temporary directory; with `PROMOTER_SCREENSHOTS=1` it replaces `docs/approval-page.png`.
+the test's temporary directory; with `PROMOTER_SCREENSHOTS=1` they replace `docs/approval-page.png` and
+`docs/run-logs.png` (the run's Logs tab, once the release is through).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +39,16 @@ APP = "storefront"  # an app no other test releases: the session's Prefect serve
 TAG = "7.3.0"
 APPROVER = "ops@acme"
 COMMENT = "approved in the browser"
+# What the run's log says, as a person reads it in the Logs tab (the stages' and the flow's own lines).
+STORY = [
+    re.compile(rf"apps/{APP} .*feeds|feeds .*{APP}"),
+    re.compile(r"opened PR #\d+ for dev|PR #\d+ for dev on promote/"),
+    re.compile(r"PR #\d+ for dev merged as [0-9a-f]{8}"),
+    re.compile(r"Flux apps-dev healthy on [0-9a-f]{8}"),
+    re.compile(r"waiting for approval of PR #\d+ for prod"),
+    re.compile(rf"approved by {re.escape(APPROVER)}|approve.* by {re.escape(APPROVER)}"),
+    re.compile(r"promoted through dev -> qa -> prod"),
+]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 # Chromium on a machine without network: no sandbox (root in CI), no GPU, and none of its background calls.
 CHROMIUM_ARGS = [
@@ -101,19 +113,28 @@ def stack(prefect_api: PrefectServer, tmp_path_factory: pytest.TempPathFactory) 
         assert running.sandbox.violations() == []
 
 
-def screenshot_path(tmp_path: Path) -> Path:
+def screenshot_path(tmp_path: Path, name: str = "approval-page.png") -> Path:
     """docs/ only when asked for (PROMOTER_SCREENSHOTS=1), so a test run leaves the git tree clean."""
-    return (
-        DOCS / "approval-page.png"
-        if os.environ.get("PROMOTER_SCREENSHOTS") == "1"
-        else tmp_path / "approval-page.png"
-    )
+    return DOCS / name if os.environ.get("PROMOTER_SCREENSHOTS") == "1" else tmp_path / name
 
 
 def form_field(dialog: Locator, label: str) -> Locator:
     """One property of the schema form. Its <label for=...> names no element, so `get_by_label` finds nothing:
     the property is the block that holds the label's exact text."""
     return dialog.locator(".schema-form-property").filter(has=dialog.page.get_by_text(label, exact=True))
+
+
+def logged(page: Page, line: re.Pattern[str], scrolls: int = 30) -> Locator:
+    """The log line matching `line`, scrolling the Logs tab down until it is loaded: the UI fetches a run's
+    logs a page at a time as the list scrolls."""
+    found = page.get_by_text(line).first
+    for _ in range(scrolls):
+        if found.count():
+            break
+        page.mouse.move(760, 1200)  # over the list, whose container scrolls, not the page
+        page.mouse.wheel(0, 4000)
+        page.wait_for_timeout(300)
+    return found
 
 
 def submit(page: Page, dialog: Locator, run_id: str, attempts: int = 3) -> None:
@@ -211,6 +232,17 @@ def test_a_person_approves_the_release_in_the_prefect_ui(
         page.reload()  # and the person sees it done
         expect(page.get_by_text("Completed", exact=True).first).to_be_visible(timeout=60_000)
         assert page.url.endswith(f"/runs/flow-run/{done['id']}")
+
+        # The Logs tab tells the release in words, stage by stage, not only Prefect's state changes.
+        page.set_viewport_size({"width": 1280, "height": 1800})
+        page.get_by_text("Logs", exact=True).first.click()  # the tabs are plain buttons, not role=tab
+        for line in STORY:
+            expect(logged(page, line)).to_be_visible()
+        expect(page.get_by_text("Finished in state Completed()", exact=True)).to_have_count(0)
+        logged(page, STORY[-3]).scroll_into_view_if_needed()  # the approval, in the middle of the picture
+        logs = screenshot_path(tmp_path, "run-logs.png")
+        page.screenshot(path=str(logs))
+        print(f"screenshot of the run's Logs tab: {logs}")
     except Exception:
         page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
         print(f"screenshot at the failure: {tmp_path / 'failure.png'}")
