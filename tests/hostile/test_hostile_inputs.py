@@ -31,7 +31,7 @@ from prefect.exceptions import ParameterTypeError
 from pydantic import SecretStr
 from starlette.exceptions import StarletteDeprecationWarning
 
-from deployments.webhook import WebhookSettings, create_app
+from deployments.webhook import RegistryEvent, WebhookSettings, create_app
 from flows.promotion import promote_release, target_from
 from promoter.cli import main
 from promoter.config import parse_config
@@ -303,8 +303,8 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[dict[str, str]] = []
 
-    def __call__(self, event: str, resource: dict[str, str], payload: dict[str, Any]) -> None:
-        self.events.append(resource)
+    def __call__(self, event: RegistryEvent) -> None:
+        self.events.append(event.resource)
 
 
 def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
