@@ -6,11 +6,13 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from pydantic import SecretStr
@@ -607,3 +609,121 @@ def test_prefect_emitter_reports_an_unreachable_server_as_emit_error() -> None:
             emitter(event)
     finally:
         emitter.close()
+
+
+def test_a_form_encoded_github_delivery_is_verified_over_its_raw_body(
+    client: TestClient, recorder: Recorder
+) -> None:
+    """GitHub's x-www-form-urlencoded content type: JSON in the payload field, signature over the raw bytes."""
+    body = urlencode({"payload": json.dumps(captured.GHCR_PACKAGE_PUBLISHED)}).encode()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-GitHub-Event": "package",
+        "X-GitHub-Delivery": DELIVERY,
+    }
+    resigned = {
+        **headers,
+        "X-Hub-Signature-256": sign(GITHUB_SECRET, json.dumps(captured.GHCR_PACKAGE_PUBLISHED).encode()),
+    }
+    assert client.post("/hooks/github", content=body, headers=resigned).status_code == 401
+    signed = {**headers, "X-Hub-Signature-256": sign(GITHUB_SECRET, body)}
+    response = client.post("/hooks/github", content=body, headers=signed)
+    assert (response.status_code, response.json()) == (202, {"emitted": 1, "ignored": []})
+    assert recorder.images == [f"{captured.GHCR_REPOSITORY}:{captured.GHCR_TAG}"]
+
+
+WRONG_URL = [
+    (url, origin)
+    for url in SENDERS
+    for origin in SENDERS
+    if url != origin and (url, origin) != ("harbor", "cdevents")  # Harbor's CDEvents format is Harbor's
+]
+
+
+@pytest.mark.parametrize(("url", "origin"), WRONG_URL, ids=[f"{o}-to-{u}" for u, o in WRONG_URL])
+def test_a_sender_posting_to_another_senders_url_gets_400_not_202(
+    client: TestClient, recorder: Recorder, url: Sender, origin: Sender
+) -> None:
+    body = json.dumps(RELEASE[origin][0]).encode()
+    path, headers = authentic(url, body)
+    response = client.post(path, content=body, headers={"Content-Type": "application/json", **headers})
+    assert response.status_code == 400, response.text
+    assert f"/hooks/{url}" in response.json()["error"]
+    assert recorder.events == []
+
+
+def test_docker_hub_re_pushing_a_mutable_tag_is_a_new_release_its_retry_is_not(
+    client: TestClient, recorder: Recorder
+) -> None:
+    """Docker Hub sends no digest and no delivery id; push_data.pushed_at is what differs on a re-push."""
+    first = captured.DOCKERHUB_DOCUMENTED
+    again = {**first, "push_data": {**first["push_data"], "pushed_at": first["push_data"]["pushed_at"] + 600}}
+    assert post(client, "dockerhub", first).json()["emitted"] == 1
+    assert post(client, "dockerhub", first).json()["emitted"] == 0, "a retry of the same delivery"
+    assert post(client, "dockerhub", again).json()["emitted"] == 1, "a re-push of latest ten minutes later"
+    assert recorder.images == ["svendowideit/testhook:latest"] * 2
+    assert len(set(recorder.ids)) == 2
+
+
+def test_quay_pushes_nothing_tells_apart_are_suppressed_for_the_short_window_only(recorder: Recorder) -> None:
+    settings = SETTINGS.model_copy(update={"dedupe_window_seconds": 0.3})
+    with TestClient(create_app(settings, recorder)) as client:
+        assert post(client, "quay", captured.QUAY_DOCUMENTED).json()["emitted"] == 1
+        assert post(client, "quay", captured.QUAY_DOCUMENTED).json()["emitted"] == 0
+        time.sleep(0.5)
+        assert post(client, "quay", captured.QUAY_DOCUMENTED).json()["emitted"] == 1
+    assert recorder.images == ["quay.io/mynamespace/repository:latest"] * 2
+
+
+def test_the_event_id_is_the_same_for_a_delivery_replayed_to_a_restarted_receiver() -> None:
+    """A new app is a restarted receiver (nothing in memory): the replay gets the id it got before."""
+    ids = []
+    for _ in range(2):
+        recorder = Recorder()
+        with TestClient(create_app(SETTINGS, recorder)) as client:
+            assert (
+                post(
+                    client, "github", captured.GHCR_PACKAGE_PUBLISHED, **{"X-GitHub-Event": "package"}
+                ).json()["emitted"]
+                == 1
+            )
+        ids += recorder.ids
+    assert ids[0] == ids[1]
+    other = Recorder()
+    with TestClient(create_app(SETTINGS, other)) as client:
+        post(client, "github", samples.github_package(tag="1.2.4"))
+    assert other.ids[0] != ids[0]
+
+
+def test_google_keys_out_of_reach_is_503_so_that_pub_sub_retries(recorder: Recorder) -> None:
+    oidc = GoogleOIDC(
+        audience=AUDIENCE, service_account=SERVICE_ACCOUNT, jwks_url=f"http://127.0.0.1:{free_port()}/certs"
+    )
+    settings = WebhookSettings(gar_oidc=oidc)
+    body = json.dumps(captured.pubsub_push(captured.GAR_MESSAGE)).encode()
+    with TestClient(create_app(settings, recorder)) as client:
+        response = client.post("/hooks/gar", content=body, headers={"Authorization": KEYS.bearer()})
+    assert response.status_code == 503
+    assert "retry" in response.json()["error"]
+    assert recorder.events == []
+
+
+def test_gar_settings_need_both_audience_and_service_account() -> None:
+    with pytest.raises(ConfigError, match="GAR_SERVICE_ACCOUNT"):
+        WebhookSettings.from_env({"PROMOTER_WEBHOOK_GAR_AUDIENCE": AUDIENCE})
+    settings = WebhookSettings.from_env(
+        {
+            "PROMOTER_WEBHOOK_GAR_AUDIENCE": AUDIENCE,
+            "PROMOTER_WEBHOOK_GAR_SERVICE_ACCOUNT": SERVICE_ACCOUNT,
+            "PROMOTER_WEBHOOK_NEXUS_SECRET": NEXUS_SECRET,
+            "PROMOTER_WEBHOOK_NEXUS_REGISTRIES": "docker-hosted=Nexus.example.com:8082, docker-b=nexus.example.com/b",
+            "PROMOTER_WEBHOOK_ECR_API_KEY": f"X-Api-Key: {ECR_KEY}",
+        }
+    )
+    assert settings.enabled() == {"gar": "oidc", "nexus": "hmac", "ecr": "header"}
+    assert settings.nexus_registries == {
+        "docker-hosted": "nexus.example.com:8082",
+        "docker-b": "nexus.example.com/b",
+    }
+    with pytest.raises(ConfigError, match="NEXUS_REGISTRIES"):
+        WebhookSettings.from_env({"PROMOTER_WEBHOOK_NEXUS_REGISTRIES": "docker-hosted"})
