@@ -727,3 +727,23 @@ def test_gar_settings_need_both_audience_and_service_account() -> None:
     }
     with pytest.raises(ConfigError, match="NEXUS_REGISTRIES"):
         WebhookSettings.from_env({"PROMOTER_WEBHOOK_NEXUS_REGISTRIES": "docker-hosted"})
+
+
+def test_gitlabs_registry_notifications_are_distributions_with_its_authorization_header(
+    recorder: Recorder,
+) -> None:
+    """GitLab's registry is CNCF distribution: `registry['notifications']` posts the same envelope, with
+    the media type of distribution's events and a configured `Authorization` header, which
+    PROMOTER_WEBHOOK_HEADER checks (GitLab's own receiver compares that header the same way)."""
+    settings = WebhookSettings.from_env({"PROMOTER_WEBHOOK_HEADER": f"Authorization: {HEADER_VALUE}"})
+    envelope = json.dumps(
+        {"events": [captured.DISTRIBUTION_DOCUMENTED_EVENT, captured.DISTRIBUTION_DOCUMENTED_PUSH]}
+    ).encode()
+    headers = {"Content-Type": captured.DISTRIBUTION_MEDIA_TYPE}
+    with TestClient(create_app(settings, recorder)) as client:
+        assert client.post("/hooks/distribution", content=envelope, headers=headers).status_code == 401
+        response = client.post(
+            "/hooks/distribution", content=envelope, headers={**headers, "Authorization": HEADER_VALUE}
+        )
+    assert response.json() == {"emitted": 1, "ignored": ["distribution: action 'pull' is not a push"]}
+    assert recorder.images == ["192.168.100.227:5000/hello-world:latest"]
