@@ -32,7 +32,7 @@ from typing import Any, Literal, Protocol, cast, get_args
 
 import httpx
 import jwt
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -236,9 +236,16 @@ def _google_oidc(audience: str, service_account: str, jwks_url: str) -> GoogleOI
             f"set both {ENV_PREFIX}GAR_AUDIENCE and {ENV_PREFIX}GAR_SERVICE_ACCOUNT: an audience alone "
             "accepts any Google account's token"
         )
-    return GoogleOIDC(
-        audience=audience, service_account=service_account, jwks_url=jwks_url or GOOGLE_JWKS_URL
-    )
+    try:
+        return GoogleOIDC(
+            audience=audience, service_account=service_account, jwks_url=jwks_url or GOOGLE_JWKS_URL
+        )
+    except ValidationError as error:
+        name = str(error.errors()[0]["loc"][0])
+        raise ConfigError(
+            f"{ENV_PREFIX}GAR_{name.upper()} is not valid: the service account is an e-mail address, "
+            "the JWKS URL starts with https://"
+        ) from None
 
 
 def _pairs(text: str) -> dict[str, str]:

@@ -727,6 +727,13 @@ def test_gar_settings_need_both_audience_and_service_account() -> None:
     }
     with pytest.raises(ConfigError, match="NEXUS_REGISTRIES"):
         WebhookSettings.from_env({"PROMOTER_WEBHOOK_NEXUS_REGISTRIES": "docker-hosted"})
+    with pytest.raises(ConfigError, match="GAR_SERVICE_ACCOUNT is not valid"):
+        WebhookSettings.from_env(
+            {
+                "PROMOTER_WEBHOOK_GAR_AUDIENCE": AUDIENCE,
+                "PROMOTER_WEBHOOK_GAR_SERVICE_ACCOUNT": "not an e-mail",
+            }
+        )
 
 
 def test_gitlabs_registry_notifications_are_distributions_with_its_authorization_header(
