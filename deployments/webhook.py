@@ -2,18 +2,21 @@
 
 Self-hosted Prefect has no incoming webhooks (REFERENCE.md section 5), and a receiver that does not verify
 its senders lets anyone start a promotion, so each sender is authenticated the strongest way it supports:
-an HMAC of the raw body (GitHub, generic), a configured header (Harbor, optionally ACR and distribution),
-or a secret path token (Docker Hub and Quay, which can sign nothing). A sender whose secret is not
-configured is disabled (404) instead of accepting unsigned deliveries.
+an HMAC of the raw body (GitHub, Nexus, generic), a Google-signed OIDC token (Artifact Registry's Pub/Sub
+push), a configured header (Harbor, ECR's API key, optionally ACR, distribution and CDEvents), or a secret
+path token (Docker Hub and Quay, which can sign nothing). A sender whose secret is not configured is
+disabled (404) instead of accepting unsigned deliveries.
 
 Registries deliver the same push several times (retries, one notification per manifest of a multi-arch
-image), so pushes are deduplicated in a bounded, expiring memory of recent deliveries. Counters of every
-outcome are served on `GET /stats`.
+image), so pushes are deduplicated twice: in a bounded, expiring memory of recent deliveries, and durably
+by the Prefect event id, derived from the push (`event_id`): the server keeps one event per id, so a
+delivery replayed after a restart of the receiver is stored once. Counters of every outcome are served on
+`GET /stats`.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import hmac
 import logging
 import os
@@ -23,22 +26,30 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, cast, get_args
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+import jwt
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from deployments.registries import PARSERS, Ignored, ImagePush, Notification, Sender
+from deployments.registries import PARSERS, Ignored, ImagePush, Notification, Parser, Sender, parse_nexus
 from promoter.errors import ConfigError, InvalidInputError, PromoterError
+from tasks.contracts import REGISTRY_EVENT, registry_resource
 
-EVENT = "registry.image.pushed"
+EVENT = REGISTRY_EVENT
 ENV_PREFIX = "PROMOTER_WEBHOOK_"
+# Prefect event ids are uuid5 in this namespace (uuid5 of the URL namespace and this project's name).
+EVENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/XenitAB/gitops-promotion#promoter")
+# Google signs Pub/Sub push tokens with the keys published here, as either issuer.
+GOOGLE_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
+GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 MIN_SECRET_LENGTH = 16
 SENDERS: tuple[Sender, ...] = get_args(Sender)
 # Served on /stats. Pushes count as accepted (emitted), duplicate or ignored; whole requests as
@@ -47,18 +58,40 @@ OUTCOMES = ("accepted", "duplicate", "ignored", "unauthorized", "invalid", "disa
 # RFC 9110 field-name characters.
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
-Auth = Literal["hmac", "token", "header", "path"]
+# How each signing sender's HMAC reads: (header, digest, prefix of the hex).
+SIGNATURES: dict[str, tuple[str, str, str]] = {
+    "github": ("X-Hub-Signature-256", "sha256", "sha256="),
+    "generic": ("X-Signature", "sha256", "sha256="),
+    "nexus": ("X-Nexus-Webhook-Signature", "sha1", ""),  # Nexus signs with HmacSHA1, bare hex
+}
+
+Auth = Literal["hmac", "token", "header", "path", "oidc"]
 log = logging.getLogger("promoter.webhook")
+
+
+@dataclass(frozen=True)
+class RegistryEvent:
+    """One `registry.image.pushed` event, its id derived from the push so that a replay keeps the id."""
+
+    id: uuid.UUID
+    occurred: datetime
+    resource: dict[str, str]
+    payload: dict[str, Any] = field(default_factory=dict)
+    event: str = EVENT
 
 
 class Emitter(Protocol):
     """Where an accepted push goes; raises `EmitError` when the event could not be delivered."""
 
-    def __call__(self, event: str, resource: dict[str, str], payload: dict[str, Any]) -> None: ...
+    def __call__(self, event: RegistryEvent) -> None: ...
 
 
 class EmitError(PromoterError):
     """The event was not stored; the receiver answers 503 so that the registry retries the delivery."""
+
+
+class TokenUnverifiable(PromoterError):
+    """Google's signing keys could not be fetched: 503, so that Pub/Sub retries, rather than 401."""
 
 
 class StaticHeader(BaseModel):
@@ -70,12 +103,26 @@ class StaticHeader(BaseModel):
     value: SecretStr
 
     @classmethod
-    def parse(cls, text: str) -> StaticHeader:
+    def parse(cls, text: str, variable: str = "HEADER") -> StaticHeader:
         name, colon, value = text.partition(":")
         name, value = name.strip(), value.strip()
         if not colon or not HEADER_NAME.fullmatch(name) or not value:
-            raise ConfigError(f"{ENV_PREFIX}HEADER must read 'Name: value' with a valid header name")
+            raise ConfigError(f"{ENV_PREFIX}{variable} must read 'Name: value' with a valid header name")
         return cls(name=name, value=SecretStr(value))
+
+
+class GoogleOIDC(BaseModel):
+    """Who may push through a Pub/Sub push subscription: its audience and its service account.
+
+    The audience alone proves nothing, since anyone with a Google account can mint a token for any
+    audience; the subscription's service account (`email`, verified) is what only its owner controls.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    audience: str = Field(min_length=1)
+    service_account: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    jwks_url: str = Field(default=GOOGLE_JWKS_URL, pattern=r"^https?://")
 
 
 class WebhookSettings(BaseModel):
@@ -85,14 +132,33 @@ class WebhookSettings(BaseModel):
 
     github_secret: SecretStr | None = None
     generic_secret: SecretStr | None = None
+    nexus_secret: SecretStr | None = None
     harbor_token: SecretStr | None = None
     path_token: SecretStr | None = None
     header: StaticHeader | None = None
+    ecr_api_key: StaticHeader | None = None
+    gar_oidc: GoogleOIDC | None = None
+    # Nexus names its repository, not the host a client pulls from: repository name -> host[:port][/path].
+    nexus_registries: dict[str, str] = Field(default_factory=dict)
     max_body_bytes: int = Field(default=1 << 20, gt=0)
     dedupe_ttl_seconds: float = Field(default=3600.0, gt=0)
+    # A push with neither digest, delivery id nor push time (Quay, a generic push without digest) cannot be
+    # told from a genuine re-push of its tag: it is suppressed for this long only.
+    dedupe_window_seconds: float = Field(default=60.0, gt=0)
     dedupe_max_entries: int = Field(default=10_000, gt=0)
 
-    @field_validator("github_secret", "generic_secret", "harbor_token", "path_token")
+    @field_validator("nexus_registries")
+    @classmethod
+    def _hosts(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, host in value.items():
+            if not name or not re.fullmatch(r"[A-Za-z0-9._:-]+(?:/[a-z0-9._-]+)*", host):
+                raise ConfigError(
+                    f"{ENV_PREFIX}NEXUS_REGISTRIES must read 'repository=host[:port][/path],...'; "
+                    f"{name!r} maps to {host!r}"
+                )
+        return value
+
+    @field_validator("github_secret", "generic_secret", "nexus_secret", "harbor_token", "path_token")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
@@ -103,50 +169,137 @@ class WebhookSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WebhookSettings:
-        """Read `PROMOTER_WEBHOOK_{GITHUB_SECRET,GENERIC_SECRET,HARBOR_TOKEN,PATH_TOKEN,HEADER}`; empty means unset."""
+        """Read the `PROMOTER_WEBHOOK_*` variables the README lists; empty means unset."""
         env = os.environ if environ is None else environ
 
-        def secret(name: str) -> SecretStr | None:
-            value = env.get(ENV_PREFIX + name, "")
-            return SecretStr(value) if value else None
+        def value(name: str) -> str:
+            return env.get(ENV_PREFIX + name, "").strip()
 
-        header = env.get(ENV_PREFIX + "HEADER", "")
+        def secret(name: str) -> SecretStr | None:
+            return SecretStr(value(name)) if value(name) else None
+
+        def header(name: str) -> StaticHeader | None:
+            return StaticHeader.parse(value(name), name) if value(name) else None
+
         return cls(
             github_secret=secret("GITHUB_SECRET"),
             generic_secret=secret("GENERIC_SECRET"),
+            nexus_secret=secret("NEXUS_SECRET"),
             harbor_token=secret("HARBOR_TOKEN"),
             path_token=secret("PATH_TOKEN"),
-            header=StaticHeader.parse(header) if header else None,
+            header=header("HEADER"),
+            ecr_api_key=header("ECR_API_KEY"),
+            gar_oidc=_google_oidc(value("GAR_AUDIENCE"), value("GAR_SERVICE_ACCOUNT"), value("GAR_JWKS_URL")),
+            nexus_registries=_pairs(value("NEXUS_REGISTRIES")),
         )
 
     def auth(self, sender: str) -> Auth | None:
         """How `sender` proves itself, or None when it is disabled for want of a secret.
 
-        ACR and distribution can send a static header; without one configured they fall back to the path
-        token, like the senders that cannot authenticate at all.
+        ACR, distribution and CDEvents can send a static header, ECR an API key header and Artifact
+        Registry an OIDC token; without them configured they fall back to the path token, like the senders
+        that cannot authenticate at all. The signing senders (GitHub, Nexus, generic) never fall back.
         """
-        if sender == "github":
-            return "hmac" if self.github_secret else None
-        if sender == "generic":
-            return "hmac" if self.generic_secret else None
+        signing = {"github": self.github_secret, "generic": self.generic_secret, "nexus": self.nexus_secret}
+        if sender in signing:
+            return "hmac" if signing[sender] else None
         if sender == "harbor":
             return "token" if self.harbor_token else None
-        if sender in ("acr", "distribution") and self.header:
+        if sender in ("acr", "distribution", "cdevents") and self.header:
             return "header"
+        if sender == "ecr" and self.ecr_api_key:
+            return "header"
+        if sender == "gar" and self.gar_oidc:
+            return "oidc"
         if sender in SENDERS:
             return "path" if self.path_token else None
         return None
+
+    def header_for(self, sender: str) -> StaticHeader | None:
+        return self.ecr_api_key if sender == "ecr" else self.header
+
+    def parser(self, sender: Sender) -> Parser:
+        """The sender's parser, with what it needs from the settings (Nexus' registry hosts)."""
+        if sender == "nexus":
+            return functools.partial(parse_nexus, hosts=self.nexus_registries)
+        return PARSERS[sender]
 
     def enabled(self) -> dict[Sender, Auth]:
         return {sender: auth for sender in SENDERS if (auth := self.auth(sender))}
 
 
-def signature_matches(secret: SecretStr, body: bytes, header: str | None) -> bool:
-    """`header` is `sha256=<hex HMAC-SHA256 of body>` (GitHub's X-Hub-Signature-256, Flux's X-Signature)."""
+def _google_oidc(audience: str, service_account: str, jwks_url: str) -> GoogleOIDC | None:
+    if not audience and not service_account:
+        return None
+    if not audience or not service_account:
+        raise ConfigError(
+            f"set both {ENV_PREFIX}GAR_AUDIENCE and {ENV_PREFIX}GAR_SERVICE_ACCOUNT: an audience alone "
+            "accepts any Google account's token"
+        )
+    try:
+        return GoogleOIDC(
+            audience=audience, service_account=service_account, jwks_url=jwks_url or GOOGLE_JWKS_URL
+        )
+    except ValidationError as error:
+        name = str(error.errors()[0]["loc"][0])
+        raise ConfigError(
+            f"{ENV_PREFIX}GAR_{name.upper()} is not valid: the service account is an e-mail address, "
+            "the JWKS URL starts with https://"
+        ) from None
+
+
+def _pairs(text: str) -> dict[str, str]:
+    """`a=b,c=d` -> {"a": "b", "c": "d"}."""
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, equals, host = item.partition("=")
+        if not equals:
+            raise ConfigError(f"{ENV_PREFIX}NEXUS_REGISTRIES must read 'repository=host[:port][/path],...'")
+        pairs[name.strip()] = host.strip().lower()
+    return pairs
+
+
+def signature_matches(
+    secret: SecretStr, body: bytes, header: str | None, digest: str = "sha256", prefix: str = "sha256="
+) -> bool:
+    """`header` is `<prefix><hex HMAC of body>`: `sha256=` for GitHub's X-Hub-Signature-256 and Flux's
+    X-Signature, bare SHA-1 hex for Nexus' X-Nexus-Webhook-Signature."""
     if header is None:
         return False
-    expected = "sha256=" + hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
-    return _same(expected, header)
+    expected = prefix + hmac.new(secret.get_secret_value().encode(), body, digest).hexdigest()
+    return _same(expected, header.strip().lower())
+
+
+class GoogleTokenVerifier:
+    """Checks a Pub/Sub push's `Authorization: Bearer <Google-signed ID token>` (RS256, JWKS from Google).
+
+    The keys are fetched once and cached for an hour; an unknown key id refetches them (key rotation).
+    """
+
+    def __init__(self, oidc: GoogleOIDC, *, timeout: float = 10.0) -> None:
+        self._oidc = oidc
+        self._keys = jwt.PyJWKClient(oidc.jwks_url, cache_keys=True, lifespan=3600, timeout=timeout)
+
+    def __call__(self, authorization: str | None) -> bool:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token or not token.isascii():
+            return False
+        try:
+            key = self._keys.get_signing_key_from_jwt(token)
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=["RS256"],
+                audience=self._oidc.audience,
+                issuer=GOOGLE_ISSUERS,
+                leeway=30,
+                options={"require": ["exp", "iat", "iss", "aud"]},
+            )
+        except jwt.PyJWKClientConnectionError:
+            raise TokenUnverifiable("Google's token signing keys could not be fetched") from None
+        except (jwt.PyJWTError, ValueError):
+            return False
+        return claims.get("email") == self._oidc.service_account and claims.get("email_verified") is True
 
 
 def _matches(secret: SecretStr | None, given: str | None) -> bool:
@@ -170,16 +323,16 @@ class RecentDeliveries:
         self._seen: OrderedDict[Hashable, float] = OrderedDict()
         self._lock = threading.Lock()
 
-    def claim(self, keys: list[Hashable]) -> bool:
-        """Record `keys` and return True, or return False if any of them was seen recently."""
+    def claim(self, keys: list[Hashable], ttl: float | None = None) -> bool:
+        """Record `keys` for `ttl` (default: the memory's) and return True, or False if any was seen recently."""
         with self._lock:
             now = self._clock()
-            while self._seen and next(iter(self._seen.values())) <= now:
-                self._seen.popitem(last=False)
+            for key in [key for key, expiry in self._seen.items() if expiry <= now]:
+                del self._seen[key]
             if any(key in self._seen for key in keys):
                 return False
             for key in keys:
-                self._seen[key] = now + self._ttl
+                self._seen[key] = now + (self._ttl if ttl is None else min(ttl, self._ttl))
             while len(self._seen) > self._max:
                 self._seen.popitem(last=False)
             return True
@@ -191,27 +344,50 @@ class RecentDeliveries:
                 self._seen.pop(key, None)
 
 
-def dedupe_keys(push: ImagePush) -> list[Hashable]:
-    """The image itself (repository, tag, digest), plus the sender's delivery id when it gives one.
+def distinguishable(push: ImagePush) -> bool:
+    """Whether something tells this push from a later re-push of the same tag: a digest, a delivery id or
+    the sender's push time. Without it (Quay), a retry and a genuine re-push look the same."""
+    return bool(push.digest or push.delivery or push.push_id)
 
-    The tag is part of the key: one digest pushed under two tags is two releases.
+
+def dedupe_keys(push: ImagePush) -> list[Hashable]:
+    """The image itself (repository, tag, digest, push time), plus the sender's delivery id when it gives one.
+
+    The tag is part of both keys: one digest pushed under two tags is two releases, and one delivery (a
+    Harbor CloudEvent, a distribution envelope) can carry several artifacts.
     """
-    keys: list[Hashable] = [("image", push.repository, push.tag, push.digest or "")]
+    keys: list[Hashable] = [("image", push.repository, push.tag, push.digest or "", push.push_id or "")]
     if push.delivery:
-        keys.append(("delivery", push.sender, push.delivery))
+        keys.append(("delivery", push.sender, push.delivery, push.repository, push.tag))
     return keys
 
 
-def event_for(push: ImagePush, received_at: datetime) -> tuple[dict[str, str], dict[str, Any]]:
-    """The resource and payload of `registry.image.pushed`, the contract the promotion flow's trigger reads."""
-    resource = {
-        "prefect.resource.id": f"registry.image.{push.repository}",
-        "promoter.image": push.repository,
-        "promoter.tag": push.tag,
-        "promoter.digest": push.digest or "",
-    }
+def event_id(push: ImagePush, received_at: datetime, window: float) -> uuid.UUID:
+    """A uuid5 of what identifies the push, so that every delivery of it is one event at the Prefect server.
+
+    In order of preference: the digest (redeliveries with new delivery ids stay one event), the sender's
+    delivery id, its push time; for an indistinguishable push, the `window` of receive time it fell in.
+    """
+    if push.digest:
+        parts = ["digest", push.digest]
+    elif push.delivery:
+        parts = ["delivery", push.delivery]
+    elif push.push_id:
+        parts = ["push_id", push.push_id]
+    else:
+        parts = ["window", str(int(received_at.timestamp() // window))]
+    return uuid.uuid5(EVENT_NAMESPACE, "\n".join([push.sender, push.repository, push.tag, *parts]))
+
+
+def event_for(push: ImagePush, received_at: datetime, window: float = 60.0) -> RegistryEvent:
+    """`registry.image.pushed` for `push`: the contract the promotion flow's trigger reads (tasks.contracts)."""
     payload = {"sender": push.sender, "received_at": received_at.isoformat(), "delivery": push.delivery or ""}
-    return resource, payload
+    return RegistryEvent(
+        id=event_id(push, received_at, window),
+        occurred=received_at,
+        resource=registry_resource(push.repository, push.tag, push.digest),
+        payload=payload,
+    )
 
 
 class PrefectEmitter:
@@ -239,14 +415,14 @@ class PrefectEmitter:
             auth = (user, password)
         self._client = httpx.Client(base_url=url.rstrip("/"), headers=headers, auth=auth, timeout=timeout)
 
-    def __call__(self, event: str, resource: dict[str, str], payload: dict[str, Any]) -> None:
+    def __call__(self, event: RegistryEvent) -> None:
         body = [
             {
-                "id": str(uuid.uuid4()),
-                "occurred": datetime.now(UTC).isoformat(),
-                "event": event,
-                "resource": resource,
-                "payload": payload,
+                "id": str(event.id),
+                "occurred": event.occurred.isoformat(),
+                "event": event.event,
+                "resource": event.resource,
+                "payload": event.payload,
                 "related": [],
             }
         ]
@@ -267,22 +443,39 @@ class _Receiver:
     ) -> None:
         self.settings, self.emit, self.known_image = settings, emit, known_image
         self.recent = RecentDeliveries(settings.dedupe_max_entries, settings.dedupe_ttl_seconds)
+        self.google = GoogleTokenVerifier(settings.gar_oidc) if settings.gar_oidc else None
         self.counts = dict.fromkeys(OUTCOMES, 0)
 
     def _fail(self, outcome: str, status: int, message: str) -> JSONResponse:
         self.counts[outcome] += 1
         return JSONResponse({"error": message}, status_code=status)
 
-    def _authentic_before_body(self, auth: Auth, request: Request) -> bool:
-        """Path token and header checks; an HMAC can only be checked once the body is read."""
+    async def _authentic_before_body(self, sender: Sender, auth: Auth, request: Request) -> bool:
+        """Path token, header and token checks; an HMAC can only be checked once the body is read."""
         settings = self.settings
         if auth == "path":
             return _matches(settings.path_token, request.path_params.get("token"))
         if auth == "token":
             return _matches(settings.harbor_token, request.headers.get("authorization"))
-        if auth == "header" and settings.header:
-            return _matches(settings.header.value, request.headers.get(settings.header.name))
+        if auth == "header" and (header := settings.header_for(sender)):
+            return _matches(header.value, request.headers.get(header.name))
+        if auth == "oidc" and self.google:
+            return await run_in_threadpool(self.google, request.headers.get("authorization"))
         return auth == "hmac"
+
+    def _signed(self, sender: Sender, body: bytes, request: Request) -> bool:
+        header, digest, prefix = SIGNATURES[sender]
+        secret = {
+            "github": self.settings.github_secret,
+            "generic": self.settings.generic_secret,
+            "nexus": self.settings.nexus_secret,
+        }[sender]
+        if secret is not None and signature_matches(
+            secret, body, request.headers.get(header), digest, prefix
+        ):
+            return True
+        log.warning("%s: rejected a delivery with a missing or wrong %s", sender, header)
+        return False
 
     async def _body(self, request: Request) -> bytes | None:
         """The raw body, or None as soon as it exceeds the limit (declared or actual)."""
@@ -305,23 +498,21 @@ class _Receiver:
         if auth is None or ("token" in request.path_params and auth != "path"):
             return self._fail("disabled", 404, "no such sender, or it is disabled: configure its secret")
         sender = cast(Sender, name)  # auth() knows only the senders in SENDERS
-        if not self._authentic_before_body(auth, request):
-            log.warning("%s: rejected a delivery with a missing or wrong token", sender)
+        try:
+            authentic = await self._authentic_before_body(sender, auth, request)
+        except TokenUnverifiable as error:
+            log.error("%s: %s", sender, error)
+            return self._fail("failed", 503, f"{error}; retry the delivery later")
+        if not authentic:
+            log.warning("%s: rejected a delivery with a missing or wrong credential", sender)
             return self._fail("unauthorized", 401, "unauthorized")
         body = await self._body(request)
         if body is None:
             return self._fail("invalid", 413, f"the body exceeds {self.settings.max_body_bytes} bytes")
-        if auth == "hmac":
-            secret, header = (
-                (self.settings.github_secret, "X-Hub-Signature-256")
-                if sender == "github"
-                else (self.settings.generic_secret, "X-Signature")
-            )
-            if secret is None or not signature_matches(secret, body, request.headers.get(header)):
-                log.warning("%s: rejected a delivery with a missing or wrong %s", sender, header)
-                return self._fail("unauthorized", 401, "unauthorized")
+        if auth == "hmac" and not self._signed(sender, body, request):
+            return self._fail("unauthorized", 401, "unauthorized")
         try:
-            notes = PARSERS[sender](request.headers, body)
+            notes = self.settings.parser(sender)(request.headers, body)
         except InvalidInputError as error:
             log.warning("%s: rejected a malformed delivery: %s", sender, error)
             return self._fail("invalid", 400, str(error))
@@ -341,23 +532,26 @@ class _Receiver:
 
     async def _deliver(self, sender: Sender, note: Notification, received_at: datetime) -> str | None:
         """Emit the event for one notification and return None, or return why it was not emitted."""
+        window = self.settings.dedupe_window_seconds
         if isinstance(note, Ignored):
             reason = note.reason
         elif self.known_image is not None and not self.known_image(note.repository):
             reason = f"{note.repository}: not an image any app uses"
-        elif not self.recent.claim(keys := dedupe_keys(note)):
+        elif not self.recent.claim(keys := dedupe_keys(note), None if distinguishable(note) else window):
             self.counts["duplicate"] += 1
             log.info("%s: duplicate delivery of %s", sender, note)
             return f"{note}: duplicate delivery"
         else:
-            resource, payload = event_for(note, received_at)
+            event = event_for(note, received_at, window)
             try:
-                await run_in_threadpool(self.emit, EVENT, resource, payload)
+                await run_in_threadpool(self.emit, event)
             except BaseException:
                 self.recent.release(keys)
                 raise
             self.counts["accepted"] += 1
-            log.info("%s: emitted %s for %s (delivery %s)", sender, EVENT, note, note.delivery or "-")
+            log.info(
+                "%s: emitted %s %s for %s (delivery %s)", sender, EVENT, event.id, note, note.delivery or "-"
+            )
             return None
         self.counts["ignored"] += 1
         log.info("%s: ignored: %s", sender, reason)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from deployments.registries import Sender
-from deployments.webhook import ENV_PREFIX, Auth, WebhookSettings
+from deployments.webhook import ENV_PREFIX, SIGNATURES, Auth, WebhookSettings
 from promoter.errors import PromoterError
 from promoter.network import loopback
 
@@ -23,8 +23,8 @@ _HOW = {
     "token": f"Authorization header = ${ENV_PREFIX}HARBOR_TOKEN",
     "header": f"header from ${ENV_PREFIX}HEADER",
     "path": "secret path token",
+    "oidc": f"Google OIDC token for ${ENV_PREFIX}GAR_AUDIENCE from ${ENV_PREFIX}GAR_SERVICE_ACCOUNT",
 }
-_SIGNATURE_HEADER = {"github": "X-Hub-Signature-256", "generic": "X-Signature"}
 
 
 def add_parser(commands: Any) -> None:
@@ -32,8 +32,8 @@ def add_parser(commands: Any) -> None:
         "webhook",
         help="receive registry push notifications and emit registry.image.pushed Prefect events",
         description="Serve POST /hooks/<sender> for Docker Hub, GitHub packages, ACR, Harbor, Quay, CNCF "
-        f"distribution and signed generic senders on loopback. Secrets come from {ENV_PREFIX}* variables; "
-        "events go to $PREFECT_API_URL.",
+        "distribution (and GitLab), Google Artifact Registry, AWS ECR, CDEvents, Nexus and signed generic "
+        f"senders on loopback. Secrets come from {ENV_PREFIX}* variables; events go to $PREFECT_API_URL.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
     parser.add_argument(
@@ -47,7 +47,9 @@ def banner(url: str, enabled: Mapping[Sender, Auth]) -> str:
     lines = [f"promoter webhook serving {url}  (events to $PREFECT_API_URL; stats at {url}/stats)"]
     for sender, auth in enabled.items():
         path = f"/hooks/{sender}" + (f"/<${ENV_PREFIX}PATH_TOKEN>" if auth == "path" else "")
-        how = _HOW[auth] + (f" in {_SIGNATURE_HEADER[sender]}" if auth == "hmac" else "")
+        how = _HOW[auth] + (f" in {SIGNATURES[sender][0]}" if auth == "hmac" else "")
+        if sender == "ecr" and auth == "header":
+            how = f"API key header from ${ENV_PREFIX}ECR_API_KEY"
         lines.append(f"  {sender:<13} POST {url}{path}  ({how})")
     lines.append("Ctrl-C stops it.")
     return "\n".join(lines)
@@ -68,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     if not enabled:
         raise PromoterError(
             f"no sender is enabled: set {ENV_PREFIX}GITHUB_SECRET, {ENV_PREFIX}GENERIC_SECRET, "
-            f"{ENV_PREFIX}HARBOR_TOKEN, {ENV_PREFIX}PATH_TOKEN or {ENV_PREFIX}HEADER"
+            f"{ENV_PREFIX}NEXUS_SECRET, {ENV_PREFIX}HARBOR_TOKEN, {ENV_PREFIX}ECR_API_KEY, "
+            f"{ENV_PREFIX}GAR_AUDIENCE with {ENV_PREFIX}GAR_SERVICE_ACCOUNT, {ENV_PREFIX}PATH_TOKEN or "
+            f"{ENV_PREFIX}HEADER"
         )
     emitter = PrefectEmitter(require_api_url("webhook"))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -98,7 +98,8 @@ def github_package(
                 "about_url": "https://docs.github.com/packages/learn-github-packages/introduction-to-github-packages",
                 "name": "GitHub CONTAINER registry",
                 "type": "CONTAINER",
-                "url": "https://ghcr.io/acme",
+                # What real deliveries carry (tests/deployments/captured.py): not a host any image uses.
+                "url": f"https://CONTAINER.pkg.github.com/{namespace}",
                 "vendor": "GitHub Inc",
             },
         },

@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deployments.registries import PARSERS, Ignored, ImagePush, Notification, Sender
+from deployments.registries import (
+    PARSERS,
+    SENDER_NAMES,
+    Ignored,
+    ImagePush,
+    Notification,
+    Sender,
+    parse_nexus,
+)
 from promoter.errors import InvalidInputError
 from sandbox.specs import discover
-from tests.deployments import samples
+from tests.deployments import captured, samples
 from tests.deployments.samples import DELIVERY, DIGEST, OTHER_DIGEST
 
 GITHUB = {"X-GitHub-Event": "registry_package", "X-GitHub-Delivery": DELIVERY}
+
+
+NEXUS_HOSTS = {"docker-hosted": "nexus.example.com:8082"}
 
 
 def push(
@@ -25,12 +37,18 @@ def push(
     tag: str = "1.2.3",
     digest: str | None = DIGEST,
     delivery: str | None = None,
+    push_id: str | None = None,
 ) -> ImagePush:
-    return ImagePush(repository=repository, tag=tag, digest=digest, sender=sender, delivery=delivery)
+    return ImagePush(
+        repository=repository, tag=tag, digest=digest, sender=sender, delivery=delivery, push_id=push_id
+    )
 
 
 def parse(sender: Sender, payload: Any, headers: dict[str, str] | None = None) -> list[Notification]:
-    return PARSERS[sender](headers or {}, json.dumps(payload).encode())
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    if sender == "nexus":
+        return parse_nexus(headers or {}, body, NEXUS_HOSTS)
+    return PARSERS[sender](headers or {}, body)
 
 
 RELEASES: list[tuple[str, Sender, dict[str, str], Any, list[Notification]]] = [
@@ -39,14 +57,164 @@ RELEASES: list[tuple[str, Sender, dict[str, str], Any, list[Notification]]] = [
         "dockerhub",
         {},
         samples.dockerhub(),
-        [push("dockerhub", "acme/podinfo", digest=None)],
+        [push("dockerhub", "acme/podinfo", digest=None, push_id="1714641161")],
     ),
     (
         "docker hub official image",
         "dockerhub",
         {},
         samples.dockerhub(repo_name="nginx", tag="1.27"),
-        [push("dockerhub", "nginx", "1.27", None)],
+        [push("dockerhub", "nginx", "1.27", None, push_id="1714641161")],
+    ),
+    (
+        "docker hub, Docker's documented example",
+        "dockerhub",
+        {},
+        captured.DOCKERHUB_DOCUMENTED,
+        [push("dockerhub", "svendowideit/testhook", "latest", None, push_id="1417566161")],
+    ),
+    (
+        "ghcr: a real delivery names ghcr.io, not CONTAINER.pkg.github.com",
+        "github",
+        {"X-GitHub-Event": "package"},
+        captured.GHCR_PACKAGE_PUBLISHED,
+        [push("github", captured.GHCR_REPOSITORY, captured.GHCR_TAG, captured.GHCR_DIGEST)],
+    ),
+    (
+        "ghcr: action updated is a push too",
+        "github",
+        {"X-GitHub-Event": "package"},
+        {**captured.GHCR_PACKAGE_PUBLISHED, "action": "updated"},
+        [push("github", captured.GHCR_REPOSITORY, captured.GHCR_TAG, captured.GHCR_DIGEST)],
+    ),
+    (
+        "quay, Quay's documented example",
+        "quay",
+        {},
+        captured.QUAY_DOCUMENTED,
+        [push("quay", "quay.io/mynamespace/repository", "latest", None)],
+    ),
+    (
+        "quay, the older tag -> image id form keeps the image id",
+        "quay",
+        {},
+        {
+            **captured.QUAY_DOCUMENTED,
+            "updated_tags": {"latest": "b750fe79269d2ec9a3c593ef05b4332b1d1a02a62b"},
+        },
+        [
+            push(
+                "quay",
+                "quay.io/mynamespace/repository",
+                "latest",
+                None,
+                push_id="b750fe79269d2ec9a3c593ef05b4332b1d1a02a62b",
+            )
+        ],
+    ),
+    (
+        "distribution's documented event, pulled then pushed (GitLab's registry sends this envelope)",
+        "distribution",
+        {"Content-Type": captured.DISTRIBUTION_MEDIA_TYPE, "Authorization": "gitlab-notification-secret"},
+        {"events": [captured.DISTRIBUTION_DOCUMENTED_EVENT, captured.DISTRIBUTION_DOCUMENTED_PUSH]},
+        [
+            Ignored(reason="distribution: action 'pull' is not a push"),
+            push(
+                "distribution",
+                "192.168.100.227:5000/hello-world",
+                "latest",
+                "sha256:fea8895f450959fa676bcc1df0611ea93823a735a01205fd8622846041d0c7cf",
+                "320678d8-ca14-430f-8bb6-4ca139cd83f7",
+            ),
+        ],
+    ),
+    (
+        "gar: a captured gcr-topic message in Google's push envelope",
+        "gar",
+        {},
+        captured.pubsub_push(captured.GAR_MESSAGE),
+        [push("gar", captured.GAR_REPOSITORY, captured.GAR_TAG, captured.GAR_DIGEST, "2070443601311540")],
+    ),
+    (
+        "gar: an unwrapped push subscription sends the message itself",
+        "gar",
+        {"X-Goog-Pubsub-Message-Id": "2070443601311541"},
+        captured.GAR_MESSAGE,
+        [push("gar", captured.GAR_REPOSITORY, captured.GAR_TAG, captured.GAR_DIGEST, "2070443601311541")],
+    ),
+    (
+        "ecr: host from account and region",
+        "ecr",
+        {},
+        captured.ECR_PUSH,
+        [
+            push(
+                "ecr",
+                captured.ECR_REPOSITORY,
+                "latest",
+                captured.ECR_DIGEST,
+                "13cde686-328b-6117-af20-0e5566167482",
+            )
+        ],
+    ),
+    (
+        "ecr: China regions live under amazonaws.com.cn",
+        "ecr",
+        {},
+        {**captured.ECR_PUSH, "region": "cn-north-1"},
+        [
+            push(
+                "ecr",
+                "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/my-repository-name",
+                "latest",
+                captured.ECR_DIGEST,
+                "13cde686-328b-6117-af20-0e5566167482",
+            )
+        ],
+    ),
+    (
+        "cdevents: Harbor's structured CloudEvent, repository_url holding the whole reference",
+        "cdevents",
+        {"Content-Type": "application/cloudevents+json"},
+        captured.HARBOR_CDEVENT,
+        [
+            push(
+                "cdevents",
+                "harbor.dev/library/busybox",
+                "v1.0",
+                captured.HARBOR_CDEVENT_DIGEST,
+                "2d47734c-83e2-41dc-bcbf-23bd2a3734a2",
+            )
+        ],
+    ),
+    (
+        "cdevents: binary mode, the CDEvent is the body",
+        "cdevents",
+        {"Ce-Type": "dev.cdevents.artifact.published.0.1.1", "Ce-Specversion": "1.0"},
+        captured.HARBOR_CDEVENT["data"],
+        [
+            push(
+                "cdevents",
+                "harbor.dev/library/busybox",
+                "v1.0",
+                captured.HARBOR_CDEVENT_DIGEST,
+                "2d47734c-83e2-41dc-bcbf-23bd2a3734a2",
+            )
+        ],
+    ),
+    (
+        "nexus: a docker component, host from the configured map",
+        "nexus",
+        captured.NEXUS_COMPONENT_HEADERS,
+        captured.NEXUS_DOCKER_COMPONENT,
+        [
+            push(
+                "nexus",
+                "nexus.example.com:8082/acme/podinfo",
+                digest=None,
+                delivery="7f4a6dde-5c68-4999-bcc0-a62f3fb8ae48",
+            )
+        ],
     ),
     (
         "github registry_package",
@@ -145,7 +313,91 @@ IGNORED: list[tuple[str, Sender, dict[str, str], Any, str]] = [
         {"ref": "refs/heads/main"},
         "not a package event",
     ),
-    ("github package updated", "github", GITHUB, samples.github_package(action="updated"), "not a publish"),
+    ("github package deleted", "github", GITHUB, samples.github_package(action="deleted"), "not a publish"),
+    (
+        "github: GitHub's own registry_package example is an npm package",
+        "github",
+        GITHUB,
+        captured.OCTOKIT_REGISTRY_PACKAGE_PUBLISHED,
+        "not a container",
+    ),
+    (
+        "gar delete",
+        "gar",
+        {},
+        captured.pubsub_push({**captured.GAR_MESSAGE, "action": "DELETE"}),
+        "not a push",
+    ),
+    (
+        "gar untagged upload",
+        "gar",
+        {},
+        captured.pubsub_push({"action": "INSERT", "digest": captured.GAR_MESSAGE["digest"]}),
+        "untagged",
+    ),
+    (
+        "ecr untagged push",
+        "ecr",
+        {},
+        {**captured.ECR_PUSH, "detail": {**captured.ECR_PUSH["detail"], "image-tag": ""}},
+        "untagged",
+    ),
+    (
+        "ecr failed push",
+        "ecr",
+        {},
+        {**captured.ECR_PUSH, "detail": {**captured.ECR_PUSH["detail"], "result": "FAILURE"}},
+        "not a successful push",
+    ),
+    (
+        "ecr pull-through cache",
+        "ecr",
+        {},
+        {
+            **captured.ECR_PUSH,
+            "detail-type": "ECR Pull Through Cache Action",
+            "detail": {"sync-status": "SUCCESS"},
+        },
+        "not an image action",
+    ),
+    (
+        "cdevents: the spec's example is a Go module",
+        "cdevents",
+        {},
+        captured.CDEVENTS_SPEC_EXAMPLE,
+        "not an OCI image",
+    ),
+    (
+        "cdevents: another CDEvent",
+        "cdevents",
+        {},
+        {**captured.CDEVENTS_SPEC_EXAMPLE, "context": {"type": "dev.cdevents.build.finished.0.1.1"}},
+        "not an artifact publish",
+    ),
+    (
+        "nexus: Sonatype's documented asset event",
+        "nexus",
+        captured.NEXUS_DOCUMENTED_HEADERS,
+        captured.NEXUS_DOCUMENTED_ASSET,
+        "not a component event",
+    ),
+    (
+        "nexus: an npm component",
+        "nexus",
+        captured.NEXUS_COMPONENT_HEADERS,
+        {
+            **captured.NEXUS_DOCKER_COMPONENT,
+            "component": {**captured.NEXUS_DOCKER_COMPONENT["component"], "format": "npm"},
+        },
+        "not a docker repository",
+    ),
+    (
+        "nexus: a deleted component",
+        "nexus",
+        captured.NEXUS_COMPONENT_HEADERS,
+        {**captured.NEXUS_DOCKER_COMPONENT, "action": "DELETED"},
+        "not a push",
+    ),
     ("github npm package", "github", GITHUB, samples.github_package(package_type="npm"), "not a container"),
     ("github untagged manifest", "github", GITHUB, samples.github_package(tag=""), "untagged"),
     (
@@ -243,7 +495,70 @@ INVALID: list[tuple[str, Sender, dict[str, str], Any, str]] = [
         "dockerhub",
         {},
         _without(samples.dockerhub(), "repository"),
-        "repository must be a JSON object",
+        "not a notification from Docker Hub",
+    ),
+    (
+        "ecr: AWS's documented sample, whose digest is 60 hex digits",
+        "ecr",
+        {},
+        captured.ECR_DOCUMENTED_PUSH,
+        "invalid image digest",
+    ),
+    (
+        "ecr account not 12 digits",
+        "ecr",
+        {},
+        {**captured.ECR_PUSH, "account": "12345"},
+        "12-digit AWS account",
+    ),
+    (
+        "ecr region injection",
+        "ecr",
+        {},
+        {**captured.ECR_PUSH, "region": "us-west-2/../x"},
+        "not an AWS region",
+    ),
+    (
+        "gar message.data not base64",
+        "gar",
+        {},
+        {"message": {"data": "not base64!", "messageId": "1"}},
+        "not valid base64",
+    ),
+    (
+        "gar tag and digest of two repositories",
+        "gar",
+        {},
+        captured.pubsub_push({**captured.GAR_MESSAGE, "digest": "gcr.io/other/image@" + DIGEST}),
+        "different repositories",
+    ),
+    (
+        "gar tag without a registry host",
+        "gar",
+        {},
+        captured.pubsub_push({"action": "INSERT", "tag": "freshly:latest"}),
+        "not host/path:",
+    ),
+    (
+        "cdevents subject not a purl",
+        "cdevents",
+        {},
+        {**captured.CDEVENTS_SPEC_EXAMPLE, "subject": {"id": "myapp"}},
+        "not a package URL",
+    ),
+    (
+        "nexus repository with no configured host",
+        "nexus",
+        captured.NEXUS_COMPONENT_HEADERS,
+        {**captured.NEXUS_DOCKER_COMPONENT, "repositoryName": "docker-other"},
+        "PROMOTER_WEBHOOK_NEXUS_REGISTRIES",
+    ),
+    (
+        "github form body without payload",
+        "github",
+        {**GITHUB, "Content-Type": "application/x-www-form-urlencoded"},
+        b"nothing=here",
+        "exactly one payload field",
     ),
     (
         "dockerhub uppercase repository",
@@ -258,7 +573,7 @@ INVALID: list[tuple[str, Sender, dict[str, str], Any, str]] = [
         "github",
         GITHUB,
         {"action": "published"},
-        "registry_package must be a JSON object",
+        "not a notification from GitHub Packages",
     ),
     (
         "github numeric tag",
@@ -322,13 +637,19 @@ INVALID: list[tuple[str, Sender, dict[str, str], Any, str]] = [
         "github registry url with a bad host",
         "github",
         GITHUB,
-        _with(samples.github_package(), "https://bad-.example/acme", "registry_package", "registry", "url"),
+        _with(
+            samples.github_package(),
+            "bad-.example/acme/podinfo:1",
+            "registry_package",
+            "package_version",
+            "package_url",
+        ),
         "invalid image repository",
     ),
     ("quay tag not a string", "quay", {}, _with(samples.quay(), [1], "updated_tags"), "updated_tags[0]"),
-    ("distribution events not a list", "distribution", {}, {"events": {}}, "events must be a JSON array"),
+    ("distribution events not a list", "distribution", {}, {"events": {}}, "not a notification from CNCF"),
     ("generic list body", "generic", {}, [samples.generic()], "the body must be a JSON object"),
-    ("generic missing tag", "generic", {}, {"repository": "acme/podinfo"}, "tag must be a string"),
+    ("generic missing tag", "generic", {}, {"repository": "acme/podinfo"}, '"tag" fields are missing'),
 ]
 
 
@@ -350,6 +671,100 @@ def test_malformed_notifications_are_refused_with_one_line(
 def test_bodies_that_are_not_json_are_refused(sender: Sender, body: bytes) -> None:
     with pytest.raises(InvalidInputError, match="not valid JSON"):
         PARSERS[sender](GITHUB, body)
+
+
+def test_a_form_encoded_github_delivery_is_read_from_its_payload_field() -> None:
+    """GitHub's "application/x-www-form-urlencoded" content type: the JSON is the `payload` form field."""
+    body = urlencode({"payload": json.dumps(captured.GHCR_PACKAGE_PUBLISHED)}).encode()
+    headers = {"X-GitHub-Event": "package", "Content-Type": "application/x-www-form-urlencoded"}
+    assert parse("github", body, headers) == [
+        push("github", captured.GHCR_REPOSITORY, captured.GHCR_TAG, captured.GHCR_DIGEST)
+    ]
+
+
+def test_ghcr_host_falls_back_to_the_installation_command_then_ghcr_io() -> None:
+    version = captured.GHCR_PACKAGE_PUBLISHED["package"]["package_version"]
+    no_url = {**version, "package_url": ""}
+    neither = {**no_url, "installation_command": ""}
+    for package_version in (no_url, neither):
+        payload = {
+            **captured.GHCR_PACKAGE_PUBLISHED,
+            "package": {**captured.GHCR_PACKAGE_PUBLISHED["package"], "package_version": package_version},
+        }
+        (note,) = parse("github", payload, {"X-GitHub-Event": "package"})
+        assert isinstance(note, ImagePush) and note.repository == captured.GHCR_REPOSITORY
+
+
+def test_ghcr_repository_is_the_lowercased_pull_reference() -> None:
+    """GitHub's own example spells the owner Codertocat; OCI repositories are lowercase."""
+    version = captured.OCTOKIT_REGISTRY_PACKAGE_PUBLISHED["registry_package"]["package_version"]
+    tagged = {**version, "container_metadata": {"tag": {"name": "1.0", "digest": DIGEST}}}
+    payload = {
+        **captured.OCTOKIT_REGISTRY_PACKAGE_PUBLISHED,
+        "registry_package": {
+            **captured.OCTOKIT_REGISTRY_PACKAGE_PUBLISHED["registry_package"],
+            "package_type": "CONTAINER",
+            "package_version": tagged,
+        },
+    }
+    (note,) = parse("github", payload, GITHUB)
+    assert isinstance(note, ImagePush)
+    assert (note.repository, note.tag) == ("ghcr.io/codertocat/hello-world", "1.0")
+
+
+def test_no_parser_emits_a_container_pkg_github_com_repository() -> None:
+    """The regression itself: `registry.url` is never a host of the image."""
+    for event in ("package", "registry_package"):
+        (note,) = parse("github", samples.github_package(event=event), {"X-GitHub-Event": event})
+        assert isinstance(note, ImagePush) and not note.repository.startswith("container.pkg.github.com")
+
+
+# Each sender's genuine shape, for the cross-sender test: (headers, payload).
+GENUINE: dict[Sender, tuple[dict[str, str], Any]] = {
+    "dockerhub": ({}, captured.DOCKERHUB_DOCUMENTED),
+    "github": ({"X-GitHub-Event": "package"}, captured.GHCR_PACKAGE_PUBLISHED),
+    "acr": ({}, samples.acr()),
+    "harbor": ({}, samples.harbor()),
+    "quay": ({}, captured.QUAY_DOCUMENTED),
+    "distribution": ({}, {"events": [captured.DISTRIBUTION_DOCUMENTED_PUSH]}),
+    "generic": ({}, samples.generic()),
+    "gar": ({}, captured.pubsub_push(captured.GAR_MESSAGE)),
+    "ecr": ({}, captured.ECR_PUSH),
+    "cdevents": ({"Content-Type": "application/cloudevents+json"}, captured.HARBOR_CDEVENT),
+    "nexus": (captured.NEXUS_COMPONENT_HEADERS, captured.NEXUS_DOCKER_COMPONENT),
+}
+# Harbor's CDEvents format is Harbor's own: /hooks/harbor takes it (below), /hooks/cdevents too.
+WRONG_SENDER = [
+    (url, origin)
+    for url in GENUINE
+    for origin in GENUINE
+    if url != origin and (url, origin) != ("harbor", "cdevents")
+]
+
+
+def test_harbor_takes_its_own_cdevents_format() -> None:
+    (note,) = parse("harbor", captured.HARBOR_CDEVENT)
+    assert note == push(
+        "harbor",
+        "harbor.dev/library/busybox",
+        "v1.0",
+        captured.HARBOR_CDEVENT_DIGEST,
+        "2d47734c-83e2-41dc-bcbf-23bd2a3734a2",
+    )
+
+
+@pytest.mark.parametrize(("url", "origin"), WRONG_SENDER, ids=[f"{o}-to-{u}" for u, o in WRONG_SENDER])
+def test_another_senders_notification_is_refused_naming_the_sender_expected(
+    url: Sender, origin: Sender
+) -> None:
+    """A misconfigured registry must not look healthy: the wrong shape is an error, not an ignore."""
+    headers, payload = GENUINE[origin]
+    if url == "github":
+        headers = {**headers, "X-GitHub-Event": "registry_package"}
+    with pytest.raises(InvalidInputError, match=r"^[^\n]*$") as caught:
+        parse(url, payload, headers)
+    assert f"not a notification from {SENDER_NAMES[url]}" in str(caught.value)
+    assert f"/hooks/{url}" in str(caught.value)
 
 
 @pytest.mark.skipif(discover() is None, reason="no API descriptions found (../shared/specs)")
@@ -376,16 +791,35 @@ json_values = st.recursive(
 )
 headers_strategy = st.fixed_dictionaries(
     {"X-GitHub-Event": st.sampled_from(["package", "registry_package", "ping", "push", ""])},
-    optional={"X-GitHub-Delivery": st.text(max_size=200)},
+    optional={
+        "X-GitHub-Delivery": st.text(max_size=200),
+        "Content-Type": st.sampled_from(
+            ["application/json", "application/x-www-form-urlencoded", "application/cloudevents+json"]
+        ),
+        "X-Nexus-Webhook-Id": st.sampled_from(["rm:repository:component", "rm:repository:asset", "x"]),
+        "X-Nexus-Webhook-Delivery": st.text(max_size=200),
+        "X-Goog-Pubsub-Message-Id": st.text(max_size=200),
+    },
 )
 SAMPLES: dict[Sender, list[Any]] = {
-    "dockerhub": [samples.dockerhub()],
-    "github": [samples.github_package(), samples.github_package(event="package")],
+    "dockerhub": [samples.dockerhub(), captured.DOCKERHUB_DOCUMENTED],
+    "github": [
+        samples.github_package(),
+        samples.github_package(event="package"),
+        captured.GHCR_PACKAGE_PUBLISHED,
+    ],
     "acr": [samples.acr()],
     "harbor": [samples.harbor(), samples.harbor_cloudevent()],
-    "quay": [samples.quay(tags=["1", "2"])],
-    "distribution": [samples.distribution(samples.distribution_event(), _blob())],
+    "quay": [samples.quay(tags=["1", "2"]), captured.QUAY_DOCUMENTED],
+    "distribution": [
+        samples.distribution(samples.distribution_event(), _blob()),
+        {"events": [captured.DISTRIBUTION_DOCUMENTED_EVENT, captured.DISTRIBUTION_DOCUMENTED_PUSH]},
+    ],
     "generic": [samples.generic()],
+    "gar": [captured.pubsub_push(captured.GAR_MESSAGE), captured.GAR_MESSAGE],
+    "ecr": [captured.ECR_PUSH, captured.ECR_DOCUMENTED_PUSH],
+    "cdevents": [captured.HARBOR_CDEVENT, captured.HARBOR_CDEVENT["data"], captured.CDEVENTS_SPEC_EXAMPLE],
+    "nexus": [captured.NEXUS_DOCKER_COMPONENT, captured.NEXUS_DOCUMENTED_ASSET],
 }
 
 
@@ -416,7 +850,7 @@ def mutated(draw: st.DrawFn, sender: Sender) -> Any:
 
 def _only_documented_errors(sender: Sender, headers: dict[str, str], body: bytes) -> None:
     try:
-        notes = PARSERS[sender](headers, body)
+        notes = parse(sender, body, headers)
     except InvalidInputError as error:
         assert "\n" not in str(error)
         return

@@ -31,7 +31,7 @@ from prefect.exceptions import ParameterTypeError
 from pydantic import SecretStr
 from starlette.exceptions import StarletteDeprecationWarning
 
-from deployments.webhook import WebhookSettings, create_app
+from deployments.webhook import RegistryEvent, WebhookSettings, create_app
 from flows.promotion import promote_release, target_from
 from promoter.cli import main
 from promoter.config import parse_config
@@ -49,6 +49,7 @@ from promoter.providers import GitProvider, PullRequest, parse_remote, provider_
 from promoter.pull_request import parse_body
 from promoter.release import Release
 from sandbox.sample import write_gitops_tree
+from tests.deployments import captured
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -303,8 +304,8 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[dict[str, str]] = []
 
-    def __call__(self, event: str, resource: dict[str, str], payload: dict[str, Any]) -> None:
-        self.events.append(resource)
+    def __call__(self, event: RegistryEvent) -> None:
+        self.events.append(event.resource)
 
 
 def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
@@ -321,7 +322,12 @@ def hook(
     emitted: int = 0,
 ) -> Probe:
     def probe(env: Env) -> str:
-        settings = WebhookSettings(generic_secret=SecretStr(SECRET), path_token=SecretStr(PATH_TOKEN))
+        settings = WebhookSettings(
+            generic_secret=SecretStr(SECRET),
+            nexus_secret=SecretStr(SECRET),
+            path_token=SecretStr(PATH_TOKEN),
+            nexus_registries={"docker-hosted": "nexus.example.com:8082"},
+        )
         recorder = Recorder()
         with TestClient(create_app(settings, recorder)) as client:
             for _ in range(deliveries):
@@ -366,6 +372,7 @@ def generic(data: object) -> bytes:
 
 
 GOOD_PUSH = generic({"repository": "ghcr.io/acme/podinfo", "tag": "1.2.3"})
+NEXUS_UNMAPPED = json.dumps({**captured.NEXUS_DOCKER_COMPONENT, "repositoryName": "docker-other"}).encode()
 SHELL_PUSH = generic({"repository": "ghcr.io/acme/podinfo", "tag": "$(id)"})
 TAG_RULE = r"invalid image tag .*OCI tag is 1-128 characters"
 BUMP = ("bump", "--sourcedir", "@SRC@", "--group", "apps", "--app", "podinfo", "--env", "dev")
@@ -606,6 +613,47 @@ ROWS: dict[str, Row] = {
     "webhook-replayed": Row(
         hook("/hooks/generic", GOOD_PUSH, signed(GOOD_PUSH), status=202, deliveries=3, emitted=1),
         r"ghcr.io/acme/podinfo:1.2.3: duplicate delivery",
+    ),
+    "webhook-ecr-event-to-the-acr-url": Row(
+        hook(f"/hooks/acr/{PATH_TOKEN}", json.dumps(captured.ECR_PUSH).encode(), status=400),
+        r"not a notification from Azure Container Registry: .*/hooks/acr",
+    ),
+    "webhook-cdevent-to-the-quay-url": Row(
+        hook(f"/hooks/quay/{PATH_TOKEN}", json.dumps(captured.HARBOR_CDEVENT).encode(), status=400),
+        r"not a notification from Quay",
+    ),
+    "webhook-ecr-documented-short-digest": Row(
+        hook(f"/hooks/ecr/{PATH_TOKEN}", json.dumps(captured.ECR_DOCUMENTED_PUSH).encode(), status=400),
+        r"invalid image digest .*64 lowercase hex digits",
+    ),
+    "webhook-gar-without-token": Row(
+        hook("/hooks/gar", json.dumps(captured.pubsub_push(captured.GAR_MESSAGE)).encode(), status=401),
+        r"^unauthorized$",
+    ),
+    "webhook-gar-data-not-json": Row(
+        hook(
+            f"/hooks/gar/{PATH_TOKEN}",
+            json.dumps({"message": {"data": "SGVsbG8gQ2xvdWQgUHViL1N1YiE=", "messageId": "1"}}).encode(),
+            status=400,
+        ),
+        r"not valid JSON",
+    ),
+    "webhook-nexus-unsigned": Row(
+        hook("/hooks/nexus", json.dumps(captured.NEXUS_DOCKER_COMPONENT).encode(), status=401),
+        r"^unauthorized$",
+    ),
+    "webhook-nexus-unmapped-repository": Row(
+        hook(
+            "/hooks/nexus",
+            NEXUS_UNMAPPED,
+            {
+                "X-Nexus-Webhook-Signature": hmac.new(
+                    SECRET.encode(), NEXUS_UNMAPPED, hashlib.sha1
+                ).hexdigest()
+            },
+            status=400,
+        ),
+        r"has no registry host: add docker-other=.* to PROMOTER_WEBHOOK_NEXUS_REGISTRIES",
     ),
     # provider responses: a forge (or something posing as one) answering nonsense
     "provider-malformed-json": Row(
