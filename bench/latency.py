@@ -47,10 +47,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from promoter.promotion import Promotion, Target, open_pull_request, post_check, wait_for_environment
+from promoter.gate import Gate, post_check
+from promoter.promotion import Promotion, Target
 from promoter.providers.base import PullRequest
 from promoter.pull_request import PRState
 from promoter.release import resolve_apps_at
+from promoter.stages import OpenedPR, open_pull_request, wait_for_environment
 from sandbox.forge import Repository
 from sandbox.sample import DEPLOYMENT, config_text
 from sandbox.stack import FINAL, Stack, promoter_stack
@@ -215,18 +217,16 @@ def floor(stack: Stack, repo: Repository, cache: Path, index: int, tag: str) -> 
         merge_commit, previous = "", ""
         for env in promotion.config.environments:
             state = PRState(group=GROUP, app=app, tag=tag, env=env.name, sha=merge_commit)
-            pr = open_pull_request(promotion, state).pull_request
-            if pr is None:
+            pr = open_pull_request(promotion, state)
+            if not isinstance(pr, OpenedPR):
                 raise RuntimeError(f"{app}: {env.name} already runs {tag}")
             healthy = "first environment" if not previous else f"{GROUP}-{previous} healthy"
-            post_check(promotion, pr, "success", healthy)
+            post_check(promotion.provider, pr.head_sha, Gate(state="success", description=healthy))
             if not env.auto:
                 break
             merged = _wait_merged(promotion, pr.number)
             assert merged.merge_commit_sha is not None
-            verdict = wait_for_environment(
-                promotion, GROUP, env.name, merged.merge_commit_sha, interval=POLL_INTERVAL
-            )
+            verdict = wait_for_environment(promotion, GROUP, env.name, merged.merge_commit_sha)
             if verdict.outcome != "healthy":
                 raise RuntimeError(f"{GROUP}-{env.name} {verdict.outcome}")
             merge_commit, previous = merged.merge_commit_sha, env.name
