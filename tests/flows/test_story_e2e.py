@@ -300,3 +300,39 @@ def test_per_env_an_older_release_keeps_its_place_at_the_gate_until_the_newer_on
     promoter(stack, "approve", "--app", "apps/podinfo", "--tag", "p2")
     assert state(wait(stack, "p2", FINAL))[0] == "COMPLETED"
     assert newer["name"] == "apps/podinfo:p2"
+
+
+def test_a_pr_a_person_closes_ends_the_run_naming_it_without_retries(stack: Stack) -> None:
+    from prefect.deployments import run_deployment
+
+    files = {"gitops-promotion.yaml": config_text()}
+    for env in ("dev", "qa", "prod"):
+        files[f"apps/{env}/podinfo.yaml"] = DEPLOYMENT.format(
+            group="apps", app="podinfo", registry="ghcr.io/acme", tag="1.0"
+        )
+    # A second required check that never reports: the forge holds dev's PR open, auto-merge or not.
+    repo = stack.sandbox.create_repo("acme/closing", files=files, protect={"main": ["promoter", "ci"]})
+    parameters = {"image": "ghcr.io/acme/podinfo", "tag": "closed1", "provider": "github"}
+    run_deployment(
+        "promote-release/promote-release",
+        parameters={**parameters, "gitops_url": stack.sandbox.clone_url(repo)},
+        timeout=0,
+    )
+    deadline = time.monotonic() + 120
+    while not (
+        repo.pulls
+        and any(s.context == "promoter" for s in stack.sandbox.forge.statuses(repo, repo.pulls[1].head_sha))
+    ):
+        assert time.monotonic() < deadline, "dev's PR and its check never came"
+        time.sleep(0.2)
+    stack.sandbox.forge.update_pull(repo, 1, "alice", state="closed")
+
+    run = wait(stack, "closed1", FINAL, timeout=120)
+    assert state(run) == ("CANCELLED", "Closed", "PR #1 for dev was closed without merging")
+    assert list(repo.pulls) == [1]  # no second PR, nothing merged
+    runs = httpx.post(
+        f"{stack.prefect.api_url}/task_runs/filter",
+        json={"flow_runs": {"id": {"any_": [run["id"]]}}, "task_runs": {"name": {"like_": "wait merge"}}},
+        timeout=30,
+    ).json()
+    assert [(r["state_type"], r["run_count"]) for r in runs] == [("COMPLETED", 1)]
