@@ -75,7 +75,6 @@ class OpenedPR(_Frozen):
     changed: tuple[str, ...] = ()
     rebases: int = 0
     auto_merge: bool = False
-    check: Gate | None = None
 
     @property
     def env(self) -> str:
@@ -119,7 +118,6 @@ def open_pull_request(
         changed=tuple(push.changed),
         rebases=push.rebases,
         auto_merge=env.auto,
-        check=check,
     )
 
 
