@@ -7,9 +7,10 @@ app after another, alternating:
 
 - orchestrated: `stack.push(image, tag)` (a signed registry webhook delivery) and the `promote-release`
   run it starts, until the run is suspended at the prod gate;
-- floor: this process calling `promoter.promotion` directly against `acme/floor` with the same poll
-  interval and merge-wait backoff as the tasks (resolve apps, then per environment: open PR, post check,
-  wait merge, wait Flux; stop once the prod check is posted), with one `Target.open()` per release.
+- floor: this process calling the stage functions the tasks wrap (`promoter.stages`) directly against
+  `acme/floor`, with the same poll interval and merge-wait backoff (resolve apps, then per environment:
+  open the PR with its check, wait merge, wait Flux; stop once the prod check is posted), with one
+  `Target.open()` per release.
 
 The first release of each kind warms up (clones, server caches) and is not counted. Every span is read
 from the forge's own records (PR `merged_at`, status `created_at`) against the wall clock taken just
@@ -47,10 +48,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from promoter.promotion import Promotion, Target, open_pull_request, post_check, wait_for_environment
-from promoter.providers.base import PullRequest
+from promoter.gate import gate
+from promoter.health import Health
+from promoter.promotion import Target
 from promoter.pull_request import PRState
 from promoter.release import resolve_apps_at
+from promoter.stages import Merged, OpenedPR, open_pull_request, wait_for_environment, wait_merged
 from sandbox.forge import Repository
 from sandbox.sample import DEPLOYMENT, config_text
 from sandbox.stack import FINAL, Stack, promoter_stack
@@ -183,20 +186,6 @@ def has_approval_form(stack: Stack, run: Mapping[str, Any]) -> bool:
     return response.status_code == 200
 
 
-def _wait_merged(promotion: Promotion, number: int) -> PullRequest:
-    """As the `wait-merged` task polls: 0.2 s, growing by half, at most 5 s."""
-    provider = promotion.provider
-    pr = provider.get_pull_request(number)
-    deadline, delay = time.monotonic() + MERGE_TIMEOUT, 0.2
-    while pr.state == "open" and time.monotonic() < deadline:
-        time.sleep(delay)
-        delay = min(delay * 1.5, 5.0)
-        pr = provider.get_pull_request(number)
-    if pr.state != "merged" or not pr.merge_commit_sha:
-        raise RuntimeError(f"PR #{number} was {pr.state}, not merged")
-    return pr
-
-
 def floor(stack: Stack, repo: Repository, cache: Path, index: int, tag: str) -> dict[str, float]:
     """The same git and forge operations as the flow, straight from this process."""
     app = app_name(index)
@@ -212,24 +201,22 @@ def floor(stack: Stack, repo: Repository, cache: Path, index: int, tag: str) -> 
         apps = resolve_apps_at(snapshot, promotion.config, f"{REGISTRY}/{app}")
         if apps != [(GROUP, app)]:
             raise RuntimeError(f"{REGISTRY}/{app} resolved to {apps}")
-        merge_commit, previous = "", ""
+        merge_commit = ""
+        previous: Health | None = None
         for env in promotion.config.environments:
             state = PRState(group=GROUP, app=app, tag=tag, env=env.name, sha=merge_commit)
-            pr = open_pull_request(promotion, state).pull_request
-            if pr is None:
+            pr = open_pull_request(promotion, state, gate(env.name, previous))
+            if not isinstance(pr, OpenedPR):
                 raise RuntimeError(f"{app}: {env.name} already runs {tag}")
-            healthy = "first environment" if not previous else f"{GROUP}-{previous} healthy"
-            post_check(promotion, pr, "success", healthy)
             if not env.auto:
                 break
-            merged = _wait_merged(promotion, pr.number)
-            assert merged.merge_commit_sha is not None
-            verdict = wait_for_environment(
-                promotion, GROUP, env.name, merged.merge_commit_sha, interval=POLL_INTERVAL
-            )
-            if verdict.outcome != "healthy":
-                raise RuntimeError(f"{GROUP}-{env.name} {verdict.outcome}")
-            merge_commit, previous = merged.merge_commit_sha, env.name
+            merged = wait_merged(promotion.provider, pr, timeout=MERGE_TIMEOUT)
+            if not isinstance(merged, Merged):
+                raise RuntimeError(merged.reason)
+            previous = wait_for_environment(promotion, GROUP, env.name, merged.merge_commit)
+            if not previous.healthy:
+                raise RuntimeError(f"{GROUP}-{env.name} {previous.outcome}")
+            merge_commit = merged.merge_commit
     return read_spans(stack.sandbox.forge, repo, app, tag, started)
 
 

@@ -12,8 +12,6 @@ the same path again without a second branch, PR, commit or merge.
 
 from __future__ import annotations
 
-import math
-import os
 import time
 from typing import Any
 from uuid import UUID
@@ -29,13 +27,14 @@ from prefect.states import Cancelled, Completed, Failed
 
 from flows.aside import Aside
 from promoter.config import Config
-from promoter.errors import ConfigError, InvalidInputError
+from promoter.gate import gate, summary
+from promoter.health import Health
 from promoter.promotion import Target
-from promoter.providers import parse_remote
 from promoter.pull_request import PRState
 from promoter.release import Release
+from promoter.stages import AlreadyRuns, ClosedUnmerged, Merged, OpenedPR, StillOpen
 from tasks.approval import approval_request, record_decision
-from tasks.common import AppRef, Check, EnvPR, FluxVerdict, Merged
+from tasks.common import AppRef
 from tasks.contracts import ApprovalInput, run_tags
 from tasks.flux_health import wait_for_flux
 from tasks.pull_request import open_pr, read_pr_state, wait_merged
@@ -49,38 +48,6 @@ DEPLOYMENT = "promote-release/promote-release"
 MERGE_TIMEOUT = 1800.0
 
 
-def target_from(gitops_url: str | None, provider: str | None) -> Target:
-    """The GitOps repository from the parameters, else from the worker's environment.
-
-    Every value is checked here, before any clone or request, so that a bad one fails the run with one
-    line naming it instead of a validation report or a traceback from deep inside a stage.
-    """
-    url = gitops_url or os.environ.get("PROMOTER_GITOPS_URL", "")
-    if not url:
-        raise ConfigError("no GitOps repository: pass gitops_url or set PROMOTER_GITOPS_URL for the worker")
-    kind = provider or os.environ.get("PROMOTER_PROVIDER") or None
-    if kind not in (None, "github", "azdo"):
-        raise InvalidInputError(f"unknown provider {kind!r}: use 'github' or 'azdo', or leave it out")
-    parse_remote(url, kind)  # type: ignore[arg-type]
-    merge_method = os.environ.get("PROMOTER_MERGE_METHOD", "merge")
-    if merge_method not in ("merge", "squash", "rebase"):
-        raise ConfigError(f"PROMOTER_MERGE_METHOD is {merge_method!r}: use merge, squash or rebase")
-    poll = os.environ.get("PROMOTER_POLL_INTERVAL", "5")
-    try:
-        poll_interval = float(poll)
-    except ValueError:
-        poll_interval = math.nan
-    if not (math.isfinite(poll_interval) and poll_interval > 0):
-        raise ConfigError(f"PROMOTER_POLL_INTERVAL is {poll!r}: give a positive number of seconds")
-    return Target(
-        gitops_url=url,
-        provider=kind,  # type: ignore[arg-type]
-        cache_dir=os.environ.get("PROMOTER_CACHE_DIR", ""),
-        merge_method=merge_method,  # type: ignore[arg-type]
-        poll_interval=poll_interval,
-    )
-
-
 @flow(name="promote-release", flow_run_name="{image}:{tag}", persist_result=True, validate_parameters=True)
 def promote_release(
     image: str,
@@ -92,10 +59,13 @@ def promote_release(
     provider: str | None = None,
     approval_timeout_hours: float = 168.0,
 ) -> State[Any]:
-    """Carry `image:tag` through every environment of the apps it feeds (one run per app)."""
+    """Carry `image:tag` through every environment of the apps it feeds (one run per app).
+
+    `gitops_url` and `provider` default to the worker's `PROMOTER_GITOPS_URL` and `PROMOTER_PROVIDER`.
+    """
     logger = get_run_logger()
     release = Release.of(image, tag, digest)
-    target = target_from(gitops_url, provider)
+    target = Target.of({"gitops_url": gitops_url, "provider": provider})
     resolved = resolve_release(target, release.image, AppRef(group=group, app=app) if group and app else None)
     config, apps = resolved.config, resolved.apps
     if not apps:
@@ -137,7 +107,7 @@ def _walk(
     aside.submit(start.result)  # its failure fails the run, when the flow drains
 
     stages: list[StageRecord] = []
-    previous: FluxVerdict | None = None
+    previous: Health | None = None
     merge_commit = ""
     environments = config.environments
     for index, env in enumerate(environments):
@@ -149,25 +119,32 @@ def _walk(
         state = PRState(
             group=group, app=app, tag=tag, env=env.name, sha=merge_commit, digest=release.digest or ""
         )
-        pr = open_pr(target, state, _check(group, previous))
-        if pr.number is None:
+        check = gate(env.name, previous)
+        pr = open_pr(target, state, check)
+        if isinstance(pr, AlreadyRuns):  # its health on main decides, as if we had merged it
             stages.append(StageRecord(env=env.name, note=f"already runs {tag}"))
-            previous, merge_commit = _settled(target, ref, tag, env.name, pr)
+            previous, merge_commit = wait_for_flux(target, ref, tag, env.name, pr.base_sha), pr.base_sha
             continue
         link = f"#{pr.number}"
-        if previous is not None and not previous.healthy:
-            reason = _blocked_reason(group, previous)
+        if not check.open:
             stages.append(
-                StageRecord(env=env.name, pr=link, note=reason, seconds=time.time() - stage_started)
+                StageRecord(
+                    env=env.name, pr=link, note=check.description, seconds=time.time() - stage_started
+                )
             )
-            get_run_logger().warning("blocked at %s: %s; PR %s stays unmergeable", env.name, reason, link)
+            get_run_logger().warning(
+                "blocked at %s: %s; PR %s stays unmergeable", env.name, check.description, link
+            )
             announce(
-                "release.blocked", group, app, {"tag": tag, "env": env.name, "reason": reason, "pr": pr.url}
+                "release.blocked",
+                group,
+                app,
+                {"tag": tag, "env": env.name, "reason": check.description, "pr": pr.url},
             )
             publish_report(group, app, tag, stages, f"blocked at {env.name}", started)
-            return Failed(name="Blocked", message=reason)
+            return Failed(name="Blocked", message=check.description)
         if env.auto:
-            merged = wait_merged(target, ref, tag, pr, MERGE_TIMEOUT)
+            outcome = wait_merged(target, ref, tag, pr, MERGE_TIMEOUT)
         else:
             decision = _approval(target, ref, release, pr, previous, approval_hours, aside)
             if decision is None:
@@ -177,26 +154,32 @@ def _walk(
                 )
                 publish_report(group, app, tag, stages, f"rejected at {env.name}", started)
                 return Cancelled(name="Rejected", message=reason)
-            merged = decision
-        verdict = wait_for_flux(target, ref, tag, env.name, merged.merge_commit)
+            outcome = decision
+        if not isinstance(outcome, Merged):
+            stages.append(
+                StageRecord(env=env.name, pr=link, note=outcome.reason, seconds=time.time() - stage_started)
+            )
+            return _unmerged(ref, tag, outcome, stages, started)
+        verdict = wait_for_flux(target, ref, tag, env.name, outcome.merge_commit)
         stages.append(
             StageRecord(
                 env=env.name,
                 pr=link,
-                merge_commit=merged.merge_commit,
+                merge_commit=outcome.merge_commit,
                 flux=verdict.outcome,
                 seconds=time.time() - stage_started,
             )
         )
         aside.submit(_progress, start, 100.0 * (index + 1) / len(environments))
-        previous, merge_commit = verdict, merged.merge_commit
+        previous, merge_commit = verdict, outcome.merge_commit
 
-    assert previous is not None
+    assert previous is not None  # a config has at least one environment
+    last = environments[-1].name
     if not previous.healthy:
-        reason = _blocked_reason(group, previous)
-        get_run_logger().warning("blocked after %s: %s", previous.env, reason)
-        announce("release.blocked", group, app, {"tag": tag, "env": previous.env, "reason": reason})
-        publish_report(group, app, tag, stages, f"blocked after {previous.env}", started)
+        reason = summary(previous)
+        get_run_logger().warning("blocked after %s: %s", last, reason)
+        announce("release.blocked", group, app, {"tag": tag, "env": last, "reason": reason})
+        publish_report(group, app, tag, stages, f"blocked after {last}", started)
         return Failed(name="Blocked", message=reason)
     get_run_logger().info(
         "%s/%s:%s promoted through %s", group, app, tag, " -> ".join(e.name for e in environments)
@@ -206,40 +189,32 @@ def _walk(
     return Completed(message=f"{group}/{app}:{tag} runs in {', '.join(e.name for e in environments)}")
 
 
-def _settled(target: Target, ref: AppRef, tag: str, env: str, pr: EnvPR) -> tuple[FluxVerdict, str]:
-    """An environment that already runs the tag: its health on main decides, as if we had merged it."""
-    return wait_for_flux(target, ref, tag, env, pr.base_sha), pr.base_sha
-
-
-def _check(group: str, previous: FluxVerdict | None) -> Check:
-    """The PR's `promoter` check: green on the first environment or after a healthy one, red otherwise."""
-    if previous is None:
-        return Check(state="success", description="first environment")
-    if previous.healthy:
-        return Check(state="success", description=f"{group}-{previous.env} healthy")
-    return Check(state="failure", description=_blocked_reason(group, previous))
-
-
-def _blocked_reason(group: str, verdict: FluxVerdict) -> str:
-    what = "reported no health" if verdict.outcome == "no report" else f"is {verdict.outcome}"
-    detail = f": {verdict.description}" if verdict.description else ""
-    return f"{group}-{verdict.env} {what}{detail}"
+def _unmerged(
+    ref: AppRef, tag: str, outcome: ClosedUnmerged | StillOpen, stages: list[StageRecord], started: float
+) -> State[Any]:
+    """The PR will not merge: closed by a person (the release stops here, like a rejection), or still
+    open past the merge timeout (something in the forge holds it)."""
+    get_run_logger().warning("%s", outcome.reason)
+    if isinstance(outcome, ClosedUnmerged):
+        publish_report(ref.group, ref.app, tag, stages, f"PR closed at {outcome.env}", started)
+        return Cancelled(name="Closed", message=outcome.reason)
+    publish_report(ref.group, ref.app, tag, stages, f"not merged at {outcome.env}", started)
+    return Failed(name="NotMerged", message=outcome.reason)
 
 
 def _approval(
     target: Target,
     ref: AppRef,
     release: Release,
-    pr: EnvPR,
-    previous: FluxVerdict | None,
+    pr: OpenedPR,
+    previous: Health | None,
     hours: float,
     aside: Aside,
-) -> Merged | None:
+) -> Merged | ClosedUnmerged | StillOpen | None:
     """Wait for a person: suspended (no process held) until the UI, `promoter approve` or a merge resumes us.
 
-    A PR that a person already merged in the forge counts as approved by them.
+    A PR that a person already merged in the forge counts as approved by them; None when rejected.
     """
-    assert pr.number is not None
     group, app, tag = ref.group, ref.app, release.tag
     state, merge_commit, merged_by = read_pr_state.with_options(refresh_cache=True)(target, pr.number)
     if state == "merged" and merge_commit:
@@ -247,8 +222,10 @@ def _approval(
             decision="approve", approver=merged_by or "unknown", comment="merged in the forge"
         )
         record_decision(group, app, tag, release.digest, pr.env, decision, "merge in the forge")
-        return Merged(number=pr.number, merge_commit=merge_commit, merged_by=merged_by)
-    description = approval_request(target, group, app, tag, release.digest, pr, previous)
+        return Merged(
+            number=pr.number, env=pr.env, merge_commit=merge_commit, merged_by=merged_by, url=pr.url
+        )
+    description = approval_request(target, pr, previous)
     announce("approval.requested", group, app, {"tag": tag, "env": pr.env, "pr": pr.url})
     run = get_run_context().flow_run  # type: ignore[union-attr]
     aside.submit(_label_run, run, ref, tag, pr.env, awaiting=pr.number)

@@ -19,7 +19,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
-from flows.promotion import target_from
+from promoter.promotion import Target
 from tasks.contracts import RUN_TAG, ApprovalInput, awaited_pr
 from tasks.pull_request import read_pr_state
 
@@ -47,7 +47,9 @@ def approval_sweeper() -> int:
     logger = get_run_logger()
     resumed = 0
     for run_id, number, parameters in awaiting_runs():
-        target = target_from(str(parameters.get("gitops_url") or ""), parameters.get("provider"))  # type: ignore[arg-type]
+        target = Target.of(
+            {"gitops_url": parameters.get("gitops_url"), "provider": parameters.get("provider")}
+        )
         state, _, merged_by = read_pr_state(target, number)
         if state == "open":
             continue

@@ -35,13 +35,12 @@ def _bump(args: argparse.Namespace) -> int:
 def _compat(args: argparse.Namespace) -> int:
     """new / promote / status: print the message and exit 0, or fail as gitops-promotion does (exit 1)."""
     from promoter import commands
-    from promoter.promotion import default_cache_dir
 
     options = commands.Options(
         sourcedir=Path(args.sourcedir),
         token=args.token or os.environ.get("PROMOTER_TOKEN", ""),
         provider=args.provider,
-        cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
+        cache_dir=args.cache_dir,
         merge_method=args.merge_method,
         poll_interval=args.poll_interval,
         status_pattern=args.status_context_pattern,
@@ -93,12 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     compat.add_argument(
         "--cache-dir", help="where cached clones live (default: $PROMOTER_CACHE_DIR or ~/.cache/promoter/git)"
     )
-    compat.add_argument("--merge-method", choices=["merge", "squash", "rebase"], default="merge")
     compat.add_argument(
-        "--poll-interval", type=float, default=5.0, help="first wait between status polls, seconds"
+        "--merge-method",
+        choices=["merge", "squash", "rebase"],
+        help="how PRs merge (default: $PROMOTER_MERGE_METHOD or merge)",
     )
     compat.add_argument(
-        "--status-context-pattern", help="regex with a (?P<name>...) group for Flux commitStatusExpr contexts"
+        "--poll-interval",
+        type=float,
+        help="first wait between status polls, seconds (default: $PROMOTER_POLL_INTERVAL or 5)",
+    )
+    compat.add_argument(
+        "--status-context-pattern",
+        help="regex with a (?P<name>...) group for Flux commitStatusExpr contexts "
+        "(default: $PROMOTER_STATUS_PATTERN or Flux's own contexts)",
     )
     new = commands.add_parser("new", parents=[compat], help="open the first environment's PR for a new tag")
     new.add_argument("--group", required=True)

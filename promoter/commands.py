@@ -13,37 +13,59 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import git
 
 from promoter.config import load_config
 from promoter.errors import InvalidInputError, PromoterError
-from promoter.health import Verdict
+from promoter.gate import gate, post_check, waiting
+from promoter.health import Failed, Healthy, Verdict
 from promoter.names import check_app, check_digest, check_group, check_tag
-from promoter.promotion import (
-    Promotion,
-    next_state,
-    open_pull_request,
-    post_check,
-    wait_for_environment,
-)
+from promoter.promotion import Promotion, Target
 from promoter.providers.base import MergeMethod
-from promoter.providers.factory import ProviderKind, parse_remote, provider_for
+from promoter.providers.factory import ProviderKind
 from promoter.pull_request import PRState, parse_body
-from promoter.workspace import Workspace, check_ref_name
+from promoter.stages import AlreadyRuns, next_state, open_pull_request, wait_for_environment
+from promoter.workspace import check_ref_name
+
+# How the command line names each `Target` field, for its error messages.
+FLAGS = {
+    "gitops_url": "the origin remote of --sourcedir",
+    "provider": "--provider",
+    "cache_dir": "--cache-dir",
+    "merge_method": "--merge-method",
+    "poll_interval": "--poll-interval",
+    "status_pattern": "--status-context-pattern",
+}
 
 
 @dataclass(frozen=True)
 class Options:
+    """What the command line was given. A flag left out (None) falls back to its `PROMOTER_*` variable,
+    then to `Target`'s default, exactly as for the flow; the repository is the checkout's origin."""
+
     sourcedir: Path
     token: str
-    provider: ProviderKind | None
-    cache_dir: Path
-    merge_method: MergeMethod = "merge"
-    poll_interval: float = 5.0
+    provider: ProviderKind | None = None
+    cache_dir: str | None = None
+    merge_method: MergeMethod | None = None
+    poll_interval: float | None = None
     status_pattern: str | None = None
+
+    def target(self, gitops_url: str) -> Target:
+        return Target.of(
+            {
+                "gitops_url": gitops_url,
+                "provider": self.provider,
+                "cache_dir": self.cache_dir,
+                "merge_method": self.merge_method,
+                "poll_interval": self.poll_interval,
+                "status_pattern": self.status_pattern,
+            },
+            FLAGS,
+        )
 
 
 def _source_repo(sourcedir: Path) -> git.Repo:
@@ -66,21 +88,15 @@ def promotion_for(options: Options) -> Iterator[Promotion]:
         raise InvalidInputError(
             f"{options.sourcedir} has no 'origin' remote; it must be a clone of the GitOps repository"
         ) from None
-    remote = parse_remote(origin_url, options.provider)
-    provider = provider_for(remote, options.token)
-    username = "x-access-token" if remote.kind == "github" else "promoter"
-    workspace = Workspace(remote.clone_url, options.cache_dir, token=options.token, username=username)
-    try:
-        yield Promotion(config, workspace, provider, options.merge_method, options.status_pattern)
-    finally:
-        provider.close()
+    with options.target(origin_url).open(token=options.token, config=config) as promotion:
+        yield promotion
 
 
 def _open(promotion: Promotion, state: PRState) -> str:
     opened = open_pull_request(promotion, state)
-    if opened.pull_request is None:
+    if isinstance(opened, AlreadyRuns):
         return f"{state.group}/{state.app} already runs {state.tag} in {state.env} on {promotion.base}; nothing to promote"
-    return f"created branch {opened.branch} with pull request {opened.pull_request.number} on commit {opened.push.sha}"
+    return f"created branch {opened.branch} with pull request {opened.number} on commit {opened.commit}"
 
 
 def command_new(options: Options, group: str, app: str, tag: str, digest: str | None = None) -> str:
@@ -134,6 +150,7 @@ class CheckFailed(PromoterError):
 
 
 def command_status(options: Options, branch: str | None) -> str:
+    """Post the gate on the PR (as the flow does) and say what gitops-promotion's `status` says."""
     name = pr_branch(options, branch)
     if not name.startswith("promote"):
         return "Promotion was manual, skipping check"
@@ -147,10 +164,10 @@ def command_status(options: Options, branch: str | None) -> str:
             return "Automatically allowing feature branch PR"
         previous = promotion.config.previous_environment(state.env)
         if previous is None:
-            post_check(promotion, pr, "success", f"{state.env} is the first environment")
+            post_check(promotion.provider, pr.head_sha, gate(state.env, None))
             return f'"{state.env}" is the first environment so status check is skipped'
         kustomization = f"{state.group}-{previous.name}"
-        post_check(promotion, pr, "pending", f"waiting for Flux to report {kustomization} healthy")
+        post_check(promotion.provider, pr.head_sha, waiting(kustomization))
 
         def progress(verdict: Verdict, left: float) -> None:
             print(
@@ -158,29 +175,14 @@ def command_status(options: Options, branch: str | None) -> str:
                 file=sys.stderr,
             )
 
-        verdict = wait_for_environment(
-            promotion, state.group, previous.name, state.sha, interval=options.poll_interval, on_wait=progress
-        )
+        health = wait_for_environment(promotion, state.group, previous.name, state.sha, on_wait=progress)
+        post_check(promotion.provider, pr.head_sha, gate(state.env, health))
         where = (
-            f'"{state.sha}"'
-            if verdict.commit in (None, state.sha)
-            else f"{promotion.base} at {verdict.commit}"
+            f'"{state.sha}"' if health.commit in (None, state.sha) else f"{promotion.base} at {health.commit}"
         )
-        if verdict.healthy:
-            post_check(promotion, pr, "success", f"{kustomization} healthy on {(verdict.commit or '')[:8]}")
+        if isinstance(health, Healthy):
             return f"successful reconciliation for {kustomization} found on {where}"
-        if verdict.outcome == "failed":
-            reason = f": {verdict.description}" if verdict.description else ""
-            post_check(
-                promotion, pr, "failure", f"{kustomization} failed on {(verdict.commit or '')[:8]}{reason}"
-            )
+        if isinstance(health, Failed):
+            reason = f": {health.description}" if health.description else ""
             raise CheckFailed(f"failed reconciliation for {kustomization} found on {where}{reason}")
-        minutes = promotion.config.status_timeout.total_seconds() / 60
-        post_check(
-            promotion, pr, "failure", f"no report from Flux for {kustomization} within {minutes:g} min"
-        )
         raise CheckFailed(f"commit status check for {kustomization} has timed out {where}")
-
-
-def with_token(options: Options, token: str | None) -> Options:
-    return replace(options, token=token or os.environ.get("PROMOTER_TOKEN", ""))

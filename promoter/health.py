@@ -21,6 +21,9 @@ What Flux posts (fluxcd/notification-controller `internal/notifier`, kustomize-c
 Several clusters may serve one environment under one Kustomization name, each through its own Provider:
 their contexts differ in the cluster part. Each reporter's newest word counts on its own; a failure from
 any of them fails the environment, and it is healthy once the expected reporters (`Reporters`) all say so.
+
+A `Verdict` is one reading, which may still be pending; `Health` is what a wait settles on: `Healthy`,
+`Failed` or `NoReport`, values a caller matches on (and Prefect persists) instead of comparing strings.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from promoter.errors import InvalidInputError
 from promoter.providers.base import CommitStatus
@@ -51,7 +56,7 @@ _BAD = {"failure", "failed", "error"}
 class Verdict:
     """What Flux said about `kustomization` and on which commit; `commit` is None while nothing was said."""
 
-    outcome: Outcome | Literal["no report"]
+    outcome: Outcome
     kustomization: str
     commit: str | None = None
     description: str = ""
@@ -59,6 +64,43 @@ class Verdict:
     @property
     def healthy(self) -> bool:
         return self.outcome == "healthy"
+
+
+class _Settled(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kustomization: str
+    description: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        return isinstance(self, Healthy)
+
+
+class Healthy(_Settled):
+    """Every expected reporter said `reconciliation succeeded` on `commit` (or on a descendant of it)."""
+
+    outcome: Literal["healthy"] = "healthy"
+    commit: str
+
+
+class Failed(_Settled):
+    """A reporter said the reconcile failed; `description` is its reason (`health check failed`)."""
+
+    outcome: Literal["failed"] = "failed"
+    commit: str
+
+
+class NoReport(_Settled):
+    """Nothing conclusive within `waited` seconds; `description` says what was last heard and why Flux
+    may have said nothing. Not a failure: some Flux versions drop failure events."""
+
+    outcome: Literal["no report"] = "no report"
+    commit: None = None
+    waited: float = 0.0
+
+
+Health = Annotated[Healthy | Failed | NoReport, Field(discriminator="outcome")]
 
 
 @dataclass(frozen=True)
@@ -246,18 +288,32 @@ def wait_for_verdict(
     on_wait: Callable[[Verdict, float], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> Verdict:
-    """Poll until healthy or failed, backing off; past `timeout` seconds the outcome is "no report",
+) -> Health:
+    """Poll until healthy or failed, backing off; past `timeout` seconds the outcome is `NoReport`,
     whose description says what was last heard and why Flux may have said nothing."""
     deadline = clock() + timeout
     delay = interval
     while True:
         verdict = poll()
-        if verdict.outcome in ("healthy", "failed"):
-            return verdict
+        if verdict.outcome == "healthy":
+            return Healthy(
+                kustomization=verdict.kustomization,
+                commit=verdict.commit or "",
+                description=verdict.description,
+            )
+        if verdict.outcome == "failed":
+            return Failed(
+                kustomization=verdict.kustomization,
+                commit=verdict.commit or "",
+                description=verdict.description,
+            )
         left = deadline - clock()
         if left <= 0:
-            return Verdict("no report", verdict.kustomization, None, _no_report(verdict.description))
+            return NoReport(
+                kustomization=verdict.kustomization,
+                description=_no_report(verdict.description),
+                waited=timeout,
+            )
         if on_wait is not None:
             on_wait(verdict, left)
         sleep(min(delay, left))

@@ -48,6 +48,7 @@ BACKOFF_FIRST = 0.1  # seconds; the ceiling of the random wait doubles after eac
 BACKOFF_MAX = 4.0
 
 _REF = re.compile(r"[A-Za-z0-9._/-]{1,200}")
+_COMMIT = re.compile(r"[0-9a-f]{4,64}")
 _REJECTED = ("stale info", "rejected", "non-fast-forward", "fetch first", "cannot lock ref")
 # What git and curl say when the forge answered 5xx or the connection broke: worth another try.
 _TRANSIENT = (
@@ -317,6 +318,13 @@ class Workspace:
             raise WorkspaceError(
                 f"{path} does not exist on {ref or self.base_branch} of {self.remote_url}"
             ) from None
+
+    def diff(self, base: str, head: str, path: str) -> str:
+        """What `head` changes below `path` since `base`: a summary of the files, then the patch."""
+        for commit in (base, head):
+            if not _COMMIT.fullmatch(commit):
+                raise InvalidInputError(f"{commit!r} is not a commit id; give the hex sha of a commit")
+        return self.run("diff", "--stat", "--patch", f"{base}..{head}", "--", path)
 
     def blob_cache(self, name: str) -> dict[str, list[str]]:
         """A persistent map from blob id to what `name` found in it; blobs never change, so it never expires."""

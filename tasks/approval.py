@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
+from promoter.health import Health
 from promoter.promotion import Target
-from tasks.common import EnvPR, FluxVerdict, transient_only
+from promoter.stages import OpenedPR
+from promoter.stages import approval_request as approval_text
+from tasks.common import run_logger, transient_only
 from tasks.contracts import ApprovalInput
 from tasks.report import prefect_key
 
@@ -22,51 +25,23 @@ from tasks.report import prefect_key
     retry_delay_seconds=2,
     retry_condition_fn=transient_only,
 )
-def approval_request(
-    target: Target,
-    group: str,
-    app: str,
-    tag: str,
-    digest: str | None,
-    pr: EnvPR,
-    previous: FluxVerdict | None,
-) -> str:
+def approval_request(target: Target, pr: OpenedPR, previous: Health | None) -> str:
     """The markdown the approval form shows: release, PR link, the env's diff and the previous env's health.
 
     Logged here, in a task that a resumed run finds cached, so the run's log says it once."""
     with target.open() as promotion:
-        diff = promotion.workspace.run(
-            "diff", "--stat", "--patch", f"{pr.base_sha}..{pr.head_sha}", "--", f"{group}/{pr.env}"
-        )
-    health = (
-        f"{previous.env}: **{previous.outcome}** on `{(previous.commit or '')[:8]}` {previous.description}".strip()
-        if previous
-        else "first environment"
-    )
-    get_run_logger().info(
+        text = approval_text(promotion, pr, previous)
+    state = pr.state
+    run_logger().info(
         "waiting for approval of PR #%s for %s: approve in the form on this run's page, merge the PR in "
         "the forge, or `promoter approve --app %s/%s --tag %s`; the run suspends and holds no process",
         pr.number,
         pr.env,
-        group,
-        app,
-        tag,
+        state.group,
+        state.app,
+        state.tag,
     )
-    return "\n".join(
-        [
-            f"## Promote {group}/{app} `{tag}` to **{pr.env}**",
-            "",
-            f"- Release: `{tag}`" + (f" (`{digest}`)" if digest else ""),
-            f"- Pull request: [#{pr.number}]({pr.url})",
-            f"- Previous environment: {health}",
-            "",
-            "Approve to merge the PR (or merge it in the forge); reject to end this run and leave the PR open.",
-            "",
-            "```diff",
-            diff.strip()[:20000],
-            "```",
-        ]
-    )
+    return text
 
 
 def record_decision(

@@ -1,9 +1,13 @@
-"""What every stage task shares: which failures are worth a retry, and the models tasks return."""
+"""What every stage task shares: which failures are worth a retry, the run's logger, small models."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import logging
+from typing import Any
 
+from prefect import get_run_logger
+from prefect.exceptions import MissingContextError
+from prefect.logging.loggers import LoggingAdapter
 from pydantic import BaseModel, ConfigDict
 
 from promoter.errors import (
@@ -33,6 +37,14 @@ def transient_only(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
+def run_logger() -> logging.Logger | LoggingAdapter:
+    """The run's logger; outside a run (a task's `.fn` called on its own) the `promoter.tasks` logger."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("promoter.tasks")
+
+
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -43,38 +55,3 @@ class AppRef(Frozen):
 
     def __str__(self) -> str:
         return f"{self.group}/{self.app}"
-
-
-class Check(Frozen):
-    """The `promoter` status a PR gets: green when the previous environment is healthy, red with why."""
-
-    state: Literal["success", "failure"]
-    description: str
-
-
-class EnvPR(Frozen):
-    """One environment's PR as a task saw it."""
-
-    env: str
-    branch: str
-    number: int | None
-    url: str = ""
-    head_sha: str = ""
-    base_sha: str = ""
-
-
-class Merged(Frozen):
-    number: int
-    merge_commit: str
-    merged_by: str | None = None
-
-
-class FluxVerdict(Frozen):
-    env: str
-    outcome: str
-    commit: str | None = None
-    description: str = ""
-
-    @property
-    def healthy(self) -> bool:
-        return self.outcome == "healthy"

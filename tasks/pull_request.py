@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 
-from prefect import get_run_logger, task
+from prefect import task
 
-from promoter.errors import ProviderError
-from promoter.promotion import CHECK_CONTEXT, Target, open_pull_request
+from promoter.gate import CHECK_CONTEXT, Gate
+from promoter.promotion import Target
 from promoter.pull_request import PRState
-from tasks.common import AppRef, Check, EnvPR, Merged, transient_only
+from promoter.stages import AlreadyRuns, ClosedUnmerged, Merged, OpenedPR, StillOpen, open_pull_request
+from promoter.stages import wait_merged as wait_merged_stage
+from tasks.common import AppRef, run_logger, transient_only
 from tasks.report import emit
 
 DELAYS = [1.0, 2.0, 5.0, 10.0]
@@ -24,50 +26,40 @@ DELAYS = [1.0, 2.0, 5.0, 10.0]
     retry_delay_seconds=DELAYS,
     retry_condition_fn=transient_only,
 )
-def open_pr(target: Target, state: PRState, check: Check) -> EnvPR:
+def open_pr(target: Target, state: PRState, check: Gate) -> AlreadyRuns | OpenedPR:
     """Bump `state.env` on its promotion branch, create or reset its PR (auto-merge as configured), and
     post `check` on its head: green lets the forge merge, red keeps it unmergeable."""
     with target.open(refresh=False) as promotion:  # publishing fetches
-        opened = open_pull_request(promotion, state)
-        pr = opened.pull_request
-        log = get_run_logger()
-        if pr is None:
-            log.info(
-                "%s/%s already runs %s in %s on %s: no PR needed",
-                state.group,
-                state.app,
-                state.tag,
-                state.env,
-                promotion.base,
-            )
-        else:
-            promotion.provider.set_commit_status(pr.head_sha, CHECK_CONTEXT, check.state, check.description)
-            auto = promotion.config.environment(state.env).auto
-            log.info(
-                "PR #%s for %s on %s at %s (%s; %s pushed%s): %s",
-                pr.number,
-                state.env,
-                opened.branch,
-                pr.head_sha[:8],
-                "auto-merge on" if auto else "a person decides",
-                ", ".join(opened.push.changed) or "nothing",
-                f" after {opened.push.rebases} rebase(s)" if opened.push.rebases else "",
-                pr.url,
-            )
-            log.info(
-                "check %r is %s: %s",
-                CHECK_CONTEXT,
-                "green" if check.state == "success" else "red",
-                check.description,
-            )
-        return EnvPR(
-            env=state.env,
-            branch=opened.branch,
-            number=pr.number if pr else None,
-            url=pr.url if pr else "",
-            head_sha=pr.head_sha if pr else "",
-            base_sha=opened.push.base_sha,
+        opened = open_pull_request(promotion, state, check)
+    log = run_logger()
+    if isinstance(opened, AlreadyRuns):
+        log.info(
+            "%s/%s already runs %s in %s on %s: no PR needed",
+            state.group,
+            state.app,
+            state.tag,
+            state.env,
+            opened.base,
         )
+        return opened
+    log.info(
+        "PR #%s for %s on %s at %s (%s; %s pushed%s): %s",
+        opened.number,
+        state.env,
+        opened.branch,
+        opened.head_sha[:8],
+        "auto-merge on" if opened.auto_merge else "a person decides",
+        ", ".join(opened.changed) or "nothing",
+        f" after {opened.rebases} rebase(s)" if opened.rebases else "",
+        opened.url,
+    )
+    log.info(
+        "check %r is %s: %s",
+        CHECK_CONTEXT,
+        "green" if check.open else "red",
+        check.description,
+    )
+    return opened
 
 
 @task(
@@ -80,42 +72,36 @@ def open_pr(target: Target, state: PRState, check: Check) -> EnvPR:
     retry_condition_fn=transient_only,
 )
 def wait_merged(
-    target: Target, app: AppRef, tag: str, pr: EnvPR, timeout: float, merge: bool = False
-) -> Merged:
-    """Until the PR is merged (by auto-merge, a person, or us when `merge`); closed unmerged is an error.
-    Emits `promoter.environment.merged`."""
-    assert pr.number is not None
+    target: Target, app: AppRef, tag: str, pr: OpenedPR, timeout: float, merge: bool = False
+) -> Merged | ClosedUnmerged | StillOpen:
+    """Until the PR is merged (by auto-merge, a person, or us when `merge`), closed, or `timeout` passed.
+
+    Closed and still-open are outcomes the flow ends the run on, never retried: a retry would only wait
+    again for what a person decided. Emits `promoter.environment.merged`."""
     started = time.monotonic()
     with target.forge() as provider:
-        found = provider.get_pull_request(pr.number)
-        if merge and found.state == "open":
-            found = provider.merge(found, target.merge_method)
-        deadline = time.monotonic() + timeout
-        delay = 0.2
-        while found.state == "open" and time.monotonic() < deadline:
-            time.sleep(delay)
-            delay = min(delay * 1.5, 5.0)
-            found = provider.get_pull_request(pr.number)
-    if found.state != "merged" or not found.merge_commit_sha:
-        raise ProviderError(
-            f"PR #{pr.number} for {pr.env} was {found.state}, not merged, after {timeout:.0f} s"
+        outcome = wait_merged_stage(
+            provider, pr, timeout=timeout, merge_method=target.merge_method if merge else None
         )
-    merged = Merged(number=pr.number, merge_commit=found.merge_commit_sha, merged_by=found.merged_by)
-    get_run_logger().info(
+    log = run_logger()
+    if not isinstance(outcome, Merged):
+        log.warning("%s", outcome.reason)
+        return outcome
+    log.info(
         "PR #%s for %s merged as %s by %s after %.1f s",
         pr.number,
         pr.env,
-        merged.merge_commit[:8],
-        merged.merged_by or "the forge",
+        outcome.merge_commit[:8],
+        outcome.merged_by or "the forge",
         time.monotonic() - started,
     )
     emit(
         "environment.merged",
         app.group,
         app.app,
-        {"tag": tag, "env": pr.env, "pr": pr.url, "merge_commit": merged.merge_commit},
+        {"tag": tag, "env": pr.env, "pr": pr.url, "merge_commit": outcome.merge_commit},
     )
-    return merged
+    return outcome
 
 
 @task(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
+from prefect import task
 
 from promoter.config import Config
 from promoter.promotion import Target
 from promoter.release import resolve_apps_at
-from tasks.common import AppRef, Frozen, transient_only
+from tasks.common import AppRef, Frozen, run_logger, transient_only
 
 
 class Resolved(Frozen):
@@ -32,7 +32,7 @@ def resolve_release(target: Target, image: str, app: AppRef | None = None) -> Re
         snapshot = promotion.workspace.snapshot()
         found = resolve_apps_at(snapshot, promotion.config, image)
         apps = [AppRef(group=g, app=a) for g, a in found]
-        get_run_logger().info(
+        run_logger().info(
             "%s on %s: %s feeds %s; environments %s",
             promotion.base,
             (promotion.workspace.remote_sha(promotion.base) or "?")[:8],

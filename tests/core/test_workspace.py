@@ -227,3 +227,17 @@ def test_bad_branch_names_are_refused(remote: str, tmp_path: Path) -> None:
     for name in ["../x", "-rf", "a..b", "a b", "x.lock"]:
         with pytest.raises(InvalidInputError):
             Workspace(remote, tmp_path / "cache").publish(name, bump("v6"), "m")
+
+
+def test_diff_shows_what_a_branch_changes_below_a_folder_and_refuses_what_is_not_a_commit(
+    remote: str, tmp_path: Path
+) -> None:
+    workspace = Workspace(remote, tmp_path / "cache")
+    result = workspace.publish("promote/apps-podinfo", bump("a8b91c33", "qa"), "Promote")
+    diff = workspace.diff(result.base_sha, result.sha, "apps/qa")
+    assert (
+        "apps/qa/podinfo.yaml | 2 +-" in diff and "+          image: ghcr.io/acme/podinfo:a8b91c33 #" in diff
+    )
+    assert workspace.diff(result.base_sha, result.sha, "apps/dev") == ""
+    with pytest.raises(InvalidInputError, match="'--output=/tmp/x' is not a commit id"):
+        workspace.diff("--output=/tmp/x", result.sha, "apps/qa")

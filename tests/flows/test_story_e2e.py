@@ -7,6 +7,7 @@ One stack for the module (a real Prefect server for the session, the sandbox for
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -108,7 +109,9 @@ def test_story_blocked_then_superseded_then_approved_from_the_cli(stack: Stack) 
     assert stack.push(image, "a8b91c33").status_code == 202
     blocked = wait(stack, "a8b91c33", FINAL)
     assert blocked["name"] == "apps/podinfo:a8b91c33"
-    assert state(blocked) == ("FAILED", "Blocked", "apps-qa is failed: health check failed")
+    kind, name, message = state(blocked)
+    assert (kind, name) == ("FAILED", "Blocked")
+    assert re.fullmatch(r"apps-qa failed on [0-9a-f]{8}: health check failed", message), message
     assert {"promoter", "app:apps/podinfo", "tag:a8b91c33"} <= set(blocked["tags"])
 
     dev, qa, prod = pulls(stack.repo, "podinfo")
@@ -122,7 +125,7 @@ def test_story_blocked_then_superseded_then_approved_from_the_cli(stack: Stack) 
     with pytest.raises(Exception, match="refused to merge"):
         person.merge(person.get_pull_request(prod.number), "merge")
     assert artifact(stack, blocked["id"], "release-apps-podinfo-")
-    assert "apps-qa is failed" in artifact(stack, blocked["id"], "timeline-apps-podinfo-")
+    assert message in artifact(stack, blocked["id"], "timeline-apps-podinfo-")
 
     assert stack.push(image, "cc2b7e0a").status_code == 202
     waiting = wait(stack, "cc2b7e0a", {"PAUSED", *FINAL})
@@ -203,9 +206,11 @@ def test_flux_that_never_reports_blocks_with_no_report(stack: Stack) -> None:
     stack.push(IMAGE.format(app="cart"), "c1")
     run = wait(stack, "c1", FINAL)
     kind, name, message = state(run)
-    assert (kind, name) == ("FAILED", "Blocked") and message.startswith("apps-qa reported no health: ")
+    assert (kind, name) == ("FAILED", "Blocked")
+    assert message.startswith("no report from Flux for apps-qa within 8 s: "), message
     assert "v1.8.1-v1.8.4 drop failures" in message  # why Flux may have said nothing
-    assert "no health" in check(stack, pulls(stack.repo, "cart")[-1].head_sha).description
+    red = check(stack, pulls(stack.repo, "cart")[-1].head_sha)
+    assert red.state == "failure" and red.description.startswith("no report from Flux for apps-qa")
 
 
 def test_a_crash_in_the_middle_of_a_stage_then_a_retry_converges(stack: Stack) -> None:
@@ -295,3 +300,39 @@ def test_per_env_an_older_release_keeps_its_place_at_the_gate_until_the_newer_on
     promoter(stack, "approve", "--app", "apps/podinfo", "--tag", "p2")
     assert state(wait(stack, "p2", FINAL))[0] == "COMPLETED"
     assert newer["name"] == "apps/podinfo:p2"
+
+
+def test_a_pr_a_person_closes_ends_the_run_naming_it_without_retries(stack: Stack) -> None:
+    from prefect.deployments import run_deployment
+
+    files = {"gitops-promotion.yaml": config_text()}
+    for env in ("dev", "qa", "prod"):
+        files[f"apps/{env}/podinfo.yaml"] = DEPLOYMENT.format(
+            group="apps", app="podinfo", registry="ghcr.io/acme", tag="1.0"
+        )
+    # A second required check that never reports: the forge holds dev's PR open, auto-merge or not.
+    repo = stack.sandbox.create_repo("acme/closing", files=files, protect={"main": ["promoter", "ci"]})
+    parameters = {"image": "ghcr.io/acme/podinfo", "tag": "closed1", "provider": "github"}
+    run_deployment(
+        "promote-release/promote-release",
+        parameters={**parameters, "gitops_url": stack.sandbox.clone_url(repo)},
+        timeout=0,
+    )
+    deadline = time.monotonic() + 120
+    while not (
+        repo.pulls
+        and any(s.context == "promoter" for s in stack.sandbox.forge.statuses(repo, repo.pulls[1].head_sha))
+    ):
+        assert time.monotonic() < deadline, "dev's PR and its check never came"
+        time.sleep(0.2)
+    stack.sandbox.forge.update_pull(repo, 1, "alice", state="closed")
+
+    run = wait(stack, "closed1", FINAL, timeout=120)
+    assert state(run) == ("CANCELLED", "Closed", "PR #1 for dev was closed without merging")
+    assert list(repo.pulls) == [1]  # no second PR, nothing merged
+    runs = httpx.post(
+        f"{stack.prefect.api_url}/task_runs/filter",
+        json={"flow_runs": {"id": {"any_": [run["id"]]}}, "task_runs": {"name": {"like_": "wait merge"}}},
+        timeout=30,
+    ).json()
+    assert [(r["state_type"], r["run_count"]) for r in runs] == [("COMPLETED", 1)]

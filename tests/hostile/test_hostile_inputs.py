@@ -32,7 +32,7 @@ from pydantic import SecretStr
 from starlette.exceptions import StarletteDeprecationWarning
 
 from deployments.webhook import RegistryEvent, WebhookSettings, create_app
-from flows.promotion import promote_release, target_from
+from flows.promotion import promote_release
 from promoter.cli import main
 from promoter.config import parse_config
 from promoter.errors import (
@@ -45,6 +45,7 @@ from promoter.errors import (
 )
 from promoter.health import StatusMatcher, current_verdict
 from promoter.manifests import rewrite_environment, rewrite_text
+from promoter.promotion import Target
 from promoter.providers import GitProvider, PullRequest, parse_remote, provider_for
 from promoter.pull_request import parse_body
 from promoter.release import Release
@@ -151,6 +152,7 @@ def env(tmp_path: Path, forge: ForgeStub, checkouts: Path, monkeypatch: pytest.M
         "PROMOTER_PROVIDER",
         "PROMOTER_MERGE_METHOD",
         "PROMOTER_POLL_INTERVAL",
+        "PROMOTER_STATUS_PATTERN",
     ):
         monkeypatch.delenv(name, raising=False)
     for name in ("GITHUB_HEAD_REF", "SYSTEM_PULLREQUEST_SOURCEBRANCH"):
@@ -250,7 +252,7 @@ def environ(**values: str) -> Iterator[None]:
 def target(url: str | None, provider: str | None = None, **variables: str) -> Probe:
     def probe(env: Env) -> str:
         with environ(**variables):
-            return raises(PromoterError, lambda: target_from(url, provider))
+            return raises(PromoterError, lambda: Target.of({"gitops_url": url, "provider": provider}))
 
     return probe
 
@@ -536,7 +538,12 @@ ROWS: dict[str, Row] = {
     ),
     "flow-target-without-repository": Row(target(None), r"no GitOps repository"),
     "flow-target-unknown-provider": Row(
-        target("https://github.com/acme/gitops.git", "gitlab"), r"unknown provider 'gitlab'"
+        target("https://github.com/acme/gitops.git", "gitlab"),
+        r"the provider parameter is 'gitlab': use 'github' or 'azdo'",
+    ),
+    "flow-target-unknown-provider-variable": Row(
+        target("https://github.com/acme/gitops.git", PROMOTER_PROVIDER="gitlab"),
+        r"PROMOTER_PROVIDER is 'gitlab': use 'github' or 'azdo'",
     ),
     "flow-target-file-url": Row(target("file:///etc/passwd"), r"unsupported remote URL scheme 'file'"),
     "flow-target-poll-interval-nan": Row(

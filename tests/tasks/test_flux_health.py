@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from promoter.health import NO_REPORT_HINT, Failed, Healthy, NoReport
+from tasks.common import AppRef
+from tasks.flux_health import wait_for_flux
+from tests.tasks.conftest import Fake
+
+APP = AppRef(group="apps", app="podinfo")
+
+
+def test_healthy_is_an_outcome_with_its_event_and_its_log(fake: Fake) -> None:
+    main = fake.main()
+    fake.forge.flux_says(main, "success", "reconciliation succeeded")
+    health = wait_for_flux.fn(fake.target, APP, "a8b91c33", "dev", main)
+    assert health == Healthy(kustomization="apps-dev", commit=main, description="reconciliation succeeded")
+    (event, group, app, payload), *more = fake.events
+    assert (event, group, app, more) == ("environment.healthy", "apps", "podinfo", [])
+    assert payload == {
+        "tag": "a8b91c33",
+        "env": "dev",
+        "outcome": "healthy",
+        "description": "reconciliation succeeded",
+        "commit": main,
+    }
+    first, last = fake.lines()
+    assert first == f"waiting for Flux to report apps-dev on {main[:8]}"
+    assert last.startswith(f"Flux apps-dev healthy on {main[:8]} after ")
+
+
+def test_a_failure_is_an_outcome_with_the_failed_event(fake: Fake) -> None:
+    main = fake.main()
+    fake.forge.flux_says(main, "failure", "health check failed")
+    health = wait_for_flux.fn(fake.target, APP, "a8b91c33", "dev", main)
+    assert isinstance(health, Failed) and health.description == "health check failed"
+    assert [event for event, *_ in fake.events] == ["environment.failed"]
+
+
+@pytest.mark.timeout(30)
+def test_silence_until_the_status_timeout_is_no_report(fake: Fake) -> None:
+    fake.status_timeout("50ms")
+    fake.forge.flux_says(fake.main(), "success", "dependency not ready")  # not the success reason
+    health = wait_for_flux.fn(fake.target, APP, "a8b91c33", "dev", fake.main())
+    assert health == NoReport(
+        kustomization="apps-dev",
+        description=f"last heard: dependency not ready; {NO_REPORT_HINT}",
+        waited=0.05,
+    )
+    assert [event for event, *_ in fake.events] == ["environment.failed"]  # silence counts as failed
