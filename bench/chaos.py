@@ -143,6 +143,7 @@ class Chaos:
         self.killed: list[int] | None = None  # once a kill fired: the pids ([] when no process was there)
         self.release = Release("", "", [])
         self.run_id = ""
+        self.known: set[str] = set()  # the runs that are not the one being driven
         self.forge.subscribe(self._on_ref)
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
@@ -178,8 +179,20 @@ class Chaos:
                 self._kill()
 
     def _kill(self) -> None:
-        """Under the lock: kill the run's processes and disarm."""
-        self.killed, self.armed = kill_flow_run(self.stack, self.run_id), ""
+        """Under the lock: kill the run's processes and disarm. A `pushed` point armed before the run was
+        known kills the one process `promoter serve` started for a run not seen before."""
+        if not self.run_id:
+            fresh = [run for run in self.stack.flow_run_processes().values() if run not in self.known]
+            self.run_id = fresh[-1] if fresh else ""
+        self.killed, self.armed = kill_flow_run(self.stack, self.run_id) if self.run_id else [], ""
+
+    def arm_before_start(self, release: Release, known: set[str]) -> None:
+        """Arm a first `pushed` point before the webhook is sent: a fast run pushes its first branch before a
+        poll could learn its id."""
+        with self.lock:
+            self.release, self.run_id, self.killed, self.known = release, "", None, known
+            first = release.points[0] if release.points else ""
+            self.armed = first if first.startswith("pushed:") else ""
 
     def _passed(self, point: str, state: str) -> bool:
         """Whether the run is beyond `point`: arming it would kill a later stage, or nothing."""
@@ -207,7 +220,9 @@ class Chaos:
         Returns "COMPLETED", or what stopped the run."""
         queue, deadline, approved = list(release.points), time.monotonic() + RUN_TIMEOUT, ""
         with self.lock:
-            self.release, self.run_id, self.killed = release, run_id, None
+            if self.release is not release:  # else armed before the start: a kill may have fired already
+                self.killed = None
+            self.release, self.run_id = release, run_id
         while time.monotonic() < deadline:
             run = self.api("GET", f"/flow_runs/{run_id}")
             state, point = str(run["state_type"]), queue[0] if queue else ""
@@ -329,6 +344,7 @@ def release_once(chaos: Chaos, calm: Repository, release: Release) -> tuple[str,
     outcome = chaos.drive(Release(release.app, release.tag, []), run["id"])
     if outcome != "COMPLETED":
         raise RuntimeError(f"the uninterrupted run of {release.name} ended {outcome}")
+    chaos.arm_before_start(release, known)
     chaos.stack.push(f"{REGISTRY}/{release.app}", release.tag).raise_for_status()
     ours = chaos.stack.wait_for_run(
         lambda r: r["name"].endswith(f"{release.app}:{release.tag}") and r["id"] not in known
