@@ -295,14 +295,9 @@ def wait_for_verdict(
     delay = interval
     while True:
         verdict = poll()
-        if verdict.outcome == "healthy":
-            return Healthy(
-                kustomization=verdict.kustomization,
-                commit=verdict.commit or "",
-                description=verdict.description,
-            )
-        if verdict.outcome == "failed":
-            return Failed(
+        if verdict.outcome != "pending":
+            settled = Healthy if verdict.outcome == "healthy" else Failed
+            return settled(
                 kustomization=verdict.kustomization,
                 commit=verdict.commit or "",
                 description=verdict.description,
