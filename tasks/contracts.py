@@ -18,7 +18,7 @@ from pydantic import Field
 # -- run tags ----------------------------------------------------------------------------------------
 
 RUN_TAG = "promoter"
-_APP, _TAG, _AT, _PR = "app:", "tag:", "at:", "pr:"
+_APP, _TAG, _AT, _PR, _WAIT = "app:", "tag:", "at:", "pr:", "wait:"
 
 
 def app_tag(group: str, app: str) -> str:
@@ -34,13 +34,40 @@ def stage_tag(env: str) -> str:
     return f"{_AT}{env}"
 
 
-def run_tags(kept: Iterable[str], group: str, app: str, tag: str, at: str, awaiting: int | None) -> list[str]:
-    """The run's tags: `kept` (a user's own), then ours, replacing any of ours from before."""
-    own = [t for t in kept if not t.startswith((_APP, _TAG, _AT, _PR))]
-    ours = {RUN_TAG, app_tag(group, app), release_tag(tag), stage_tag(at)}
+def run_tags(
+    kept: Iterable[str],
+    group: str,
+    app: str,
+    tag: str,
+    at: str,
+    awaiting: int | None,
+    waiting: Iterable[str] = (),
+) -> list[str]:
+    """The run's tags: `kept` (a user's own), then ours, replacing any of ours from before.
+
+    `awaiting` is the PR of an approval gate; `waiting` the `wait:` tags of a suspended merge or Flux wait.
+    """
+    own = [t for t in kept if not t.startswith((_APP, _TAG, _AT, _PR, _WAIT))]
+    ours = {RUN_TAG, app_tag(group, app), release_tag(tag), stage_tag(at), *waiting}
     if awaiting is not None:
         ours.add(f"{_PR}{awaiting}")
     return sorted({*own, *ours})
+
+
+def merge_wait_tag(number: int) -> str:
+    """A run suspended until PR `number` merges or closes: `wait:pr:<number>`."""
+    return f"{_WAIT}pr:{number}"
+
+
+def flux_wait_tag(kustomization: str) -> str:
+    """A run suspended until Flux reports on Kustomization `kustomization`: `wait:flux:<name>` (lowercase,
+    as Flux writes the status context)."""
+    return f"{_WAIT}flux:{kustomization.lower()}"
+
+
+def commit_wait_tag(sha: str) -> str:
+    """The commit a suspended Flux wait is about (the merge commit; a descendant's report settles it too)."""
+    return f"{_WAIT}commit:{sha.lower()}"
 
 
 def awaited_pr(tags: Iterable[str]) -> int | None:
