@@ -22,9 +22,25 @@ def add_serve(commands: Any) -> None:
         "--sweep-seconds", type=float, default=60.0, help="approval-sweeper interval (default 60)"
     )
     parser.add_argument(
+        "--watch-seconds",
+        type=_positive,
+        default=10.0,
+        help="how often suspended merge and Flux waits are checked, for forges without webhooks (default 10)",
+    )
+    parser.add_argument(
         "--limit", type=int, default=None, help="at most this many runs at once in this process"
     )
     parser.set_defaults(handler=_lazy("deployments.serve"))
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
 
 
 def add_approve(commands: Any) -> None:

@@ -23,6 +23,7 @@ from prefect.runner import Runner
 
 from deployments import prefect_compat
 from deployments.prefect_api import require_api_url
+from deployments.wait_watch import watch_waits
 from flows.promotion import promote_release
 from flows.sweeper import approval_sweeper
 from tasks.contracts import REGISTRY_EVENT, REGISTRY_RESOURCE, TRIGGER_PARAMETERS
@@ -69,16 +70,20 @@ def run(args: argparse.Namespace) -> int:
     runner = Runner(name="promoter", limit=args.limit, pause_on_shutdown=True)
     ids = [cast(UUID, runner.add_flow(flow, **options)) for flow, options in deployments(args.sweep_seconds)]
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(runner, ids))
+        asyncio.run(_serve(runner, ids, args.watch_seconds))
     return 0
 
 
-async def _serve(runner: Runner, ids: list[UUID]) -> None:
-    wake = asyncio.create_task(wake_on_scheduled(runner, ids))
+async def _serve(runner: Runner, ids: list[UUID], watch_seconds: float) -> None:
+    beside = [
+        asyncio.create_task(wake_on_scheduled(runner, ids)),
+        asyncio.create_task(watch_waits(watch_seconds)),
+    ]
     try:
         await runner.start()
     finally:
-        wake.cancel()
+        for task in beside:
+            task.cancel()
 
 
 async def wake_on_scheduled(runner: Runner, ids: list[UUID]) -> None:

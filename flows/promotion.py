@@ -4,7 +4,9 @@ For each environment in `gitops-promotion.yaml` order: open (or reset) its PR; p
 green when the previous environment is healthy and red with the reason otherwise (then the run ends
 Blocked, and the forge's branch protection keeps the PR unmergeable); let the forge auto-merge, or for an
 `auto: false` environment suspend until a person approves (Prefect UI form, `promoter approve`, or merging
-the PR in the forge); then wait for Flux to report the merge healthy.
+the PR in the forge); then wait for Flux to report the merge healthy. The merge and Flux waits poll in
+the run's process only for a short window (`PROMOTER_WAIT_WINDOW_SECONDS`, 20 s), then the run suspends,
+holding no process, until a forge webhook or the wait watcher resumes it (flows/waits.py).
 
 Every task reads the forge before acting and is cached for the run, so a resumed or restarted run walks
 the same path again without a second branch, PR, commit or merge.
@@ -13,7 +15,8 @@ the same path again without a second branch, PR, commit or merge.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 from uuid import UUID
 
 from prefect import flow, get_client, get_run_logger
@@ -26,16 +29,17 @@ from prefect.futures import PrefectFuture
 from prefect.states import Cancelled, Completed, Failed
 
 from flows.aside import Aside
+from flows.waits import settle
 from promoter.config import Config
 from promoter.gate import gate, summary
 from promoter.health import Health
 from promoter.promotion import Target
 from promoter.pull_request import PRState
 from promoter.release import Release
-from promoter.stages import AlreadyRuns, ClosedUnmerged, Merged, OpenedPR, StillOpen
+from promoter.stages import AlreadyRuns, ClosedUnmerged, Merged, OpenedPR, Pending, StillOpen
 from tasks.approval import approval_request, record_decision
 from tasks.common import AppRef
-from tasks.contracts import ApprovalInput, run_tags
+from tasks.contracts import ApprovalInput, commit_wait_tag, flux_wait_tag, merge_wait_tag, run_tags
 from tasks.flux_health import wait_for_flux
 from tasks.pull_request import open_pr, read_pr_state, wait_merged
 from tasks.report import StageRecord, announce, prefect_key, publish_report
@@ -111,7 +115,6 @@ def _walk(
     merge_commit = ""
     environments = config.environments
     for index, env in enumerate(environments):
-        stage_started = time.time()
         if config.prflow == "per-env":
             # An older release waiting here (e.g. at the prod gate) keeps its place until we arrive.
             aside.submit(_label_run, run, ref, tag, env.name)
@@ -123,14 +126,13 @@ def _walk(
         pr = open_pr(target, state, check)
         if isinstance(pr, AlreadyRuns):  # its health on main decides, as if we had merged it
             stages.append(StageRecord(env=env.name, note=f"already runs {tag}"))
-            previous, merge_commit = wait_for_flux(target, ref, tag, env.name, pr.base_sha), pr.base_sha
+            previous = _flux(target, ref, tag, env.name, pr.base_sha, aside)
+            merge_commit = pr.base_sha
             continue
         link = f"#{pr.number}"
         if not check.open:
             stages.append(
-                StageRecord(
-                    env=env.name, pr=link, note=check.description, seconds=time.time() - stage_started
-                )
+                StageRecord(env=env.name, pr=link, note=check.description, seconds=time.time() - pr.started)
             )
             get_run_logger().warning(
                 "blocked at %s: %s; PR %s stays unmergeable", env.name, check.description, link
@@ -144,30 +146,30 @@ def _walk(
             publish_report(group, app, tag, stages, f"blocked at {env.name}", started)
             return Failed(name="Blocked", message=check.description)
         if env.auto:
-            outcome = wait_merged(target, ref, tag, pr, MERGE_TIMEOUT)
+            outcome = _merged(target, ref, tag, pr, aside)
         else:
             decision = _approval(target, ref, release, pr, previous, approval_hours, aside)
             if decision is None:
                 reason = f"{env.name} rejected; PR {link} left open"
                 stages.append(
-                    StageRecord(env=env.name, pr=link, note=reason, seconds=time.time() - stage_started)
+                    StageRecord(env=env.name, pr=link, note=reason, seconds=time.time() - pr.started)
                 )
                 publish_report(group, app, tag, stages, f"rejected at {env.name}", started)
                 return Cancelled(name="Rejected", message=reason)
             outcome = decision
         if not isinstance(outcome, Merged):
             stages.append(
-                StageRecord(env=env.name, pr=link, note=outcome.reason, seconds=time.time() - stage_started)
+                StageRecord(env=env.name, pr=link, note=outcome.reason, seconds=time.time() - pr.started)
             )
             return _unmerged(ref, tag, outcome, stages, started)
-        verdict = wait_for_flux(target, ref, tag, env.name, outcome.merge_commit)
+        verdict = _flux(target, ref, tag, env.name, outcome.merge_commit, aside)
         stages.append(
             StageRecord(
                 env=env.name,
                 pr=link,
                 merge_commit=outcome.merge_commit,
                 flux=verdict.outcome,
-                seconds=time.time() - stage_started,
+                seconds=time.time() - pr.started,
             )
         )
         aside.submit(_progress, start, 100.0 * (index + 1) / len(environments))
@@ -260,12 +262,53 @@ def _approval(
         app,
         {"tag": tag, "env": pr.env, "approver": decision.approver, "comment": decision.comment},
     )
-    return wait_merged(target, ref, tag, pr, MERGE_TIMEOUT, merge=True)
+    return _merged(target, ref, tag, pr, aside, merge=True)
 
 
-def _label_run(run: FlowRun, ref: AppRef, tag: str, at: str, awaiting: int | None = None) -> None:
+def _merged(
+    target: Target, ref: AppRef, tag: str, pr: OpenedPR, aside: Aside, merge: bool = False
+) -> Merged | ClosedUnmerged | StillOpen:
+    """The PR merged, closed or still open at the merge timeout; suspended between windows."""
+
+    def window(since: float | None, round: int) -> Merged | ClosedUnmerged | StillOpen | Pending:
+        return wait_merged(target, ref, tag, pr, MERGE_TIMEOUT, merge=merge, since=since, round=round)
+
+    label = _waiting_label(ref, tag, pr.env, aside, [merge_wait_tag(pr.number)])
+    # mypy infers the common base of a union's members for `settle`'s type variable: name the union
+    return cast("Merged | ClosedUnmerged | StillOpen", settle(window, f"merge:{pr.env}:{pr.number}", label))
+
+
+def _flux(target: Target, ref: AppRef, tag: str, env: str, commit: str, aside: Aside) -> Health:
+    """Flux's word on `commit` in `env`; suspended between windows."""
+
+    def window(since: float | None, round: int) -> Health | Pending:
+        return wait_for_flux(target, ref, tag, env, commit, since=since, round=round)
+
+    waiting = [flux_wait_tag(f"{ref.group}-{env}"), commit_wait_tag(commit)]
+    label = _waiting_label(ref, tag, env, aside, waiting)
+    return cast(Health, settle(window, f"flux:{env}:{commit[:12]}", label))
+
+
+def _waiting_label(
+    ref: AppRef, tag: str, env: str, aside: Aside, waiting: list[str]
+) -> Callable[[bool], None]:
+    """Tags the run with what it waits on before it suspends (the webhook receiver and the wait watcher
+    find it by them), and takes them off once it is resumed."""
+    run = get_run_context().flow_run  # type: ignore[union-attr]
+
+    def label(suspending: bool) -> None:
+        aside.submit(_label_run, run, ref, tag, env, waiting=waiting if suspending else ())
+        if suspending:
+            aside.drain()
+
+    return label
+
+
+def _label_run(
+    run: FlowRun, ref: AppRef, tag: str, at: str, awaiting: int | None = None, waiting: Iterable[str] = ()
+) -> None:
     """Name the run `<group>/<app>:<tag>` and tag it so runs can be found by app, tag and stage."""
-    tags = run_tags(run.tags or [], ref.group, ref.app, tag, at, awaiting)
+    tags = run_tags(run.tags or [], ref.group, ref.app, tag, at, awaiting, waiting)
     with get_client(sync_client=True) as client:
         client.update_flow_run(run.id, name=f"{ref.group}/{ref.app}:{tag}", tags=tags)
     run.tags = tags

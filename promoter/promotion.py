@@ -35,6 +35,7 @@ _USE = {
     "merge_method": "use merge, squash or rebase",
     "poll_interval": "give a positive number of seconds",
     "status_pattern": "give a regular expression with a (?P<name>...) group",
+    "wait_window_seconds": "give a number of seconds, 0 or more",
 }
 
 
@@ -54,6 +55,9 @@ class Target(BaseSettings):
     merge_method: MergeMethod = "merge"
     poll_interval: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5.0
     status_pattern: str | None = None
+    # How long a merge or Flux wait polls in its process before the run suspends (holding no process)
+    # until a forge webhook or the wait watcher resumes it.
+    wait_window_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 20.0
 
     @model_validator(mode="after")
     def _known_forge(self) -> Self:

@@ -6,6 +6,9 @@ one merge. An outcome the caller must handle differently is its own type (`Alrea
 `Merged`, `ClosedUnmerged` or `StillOpen`; `Healthy`, `Failed` or `NoReport`), never an exception: an
 exception means "something broke, trying again may help", which a PR closed by a person is not.
 
+The two waits (for a merge, for Flux) poll only for a short window at a time; `Pending` says the window
+ran out before the deadline, so the caller can suspend (holding no process) and poll again when resumed.
+
 The Prefect tasks in `tasks/` wrap these (retries, timeouts, names, events, logs); the gitops-promotion
 commands in `promoter.commands` call them directly.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from promoter.bump import bump_edit
 from promoter.errors import ProviderError, WorkspaceError
@@ -41,6 +44,22 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class Pending(_Frozen):
+    """A wait's window ran out before its deadline: nothing settled yet.
+
+    `since` is when the whole wait began and `deadline` when it ends (wall-clock seconds), carried from
+    window to window so a wait resumed after a suspend keeps its deadline and its measured length.
+    """
+
+    since: float
+    deadline: float
+    what: str = ""
+
+    @property
+    def left(self) -> float:
+        return max(0.0, self.deadline - time.time())
+
+
 # -- open the PR and post its check ------------------------------------------------------------------
 
 
@@ -51,6 +70,7 @@ class AlreadyRuns(_Frozen):
     branch: str
     base: str
     base_sha: str
+    started: float = Field(default_factory=time.time)  # when the stage began, kept across suspends
 
     @property
     def env(self) -> str:
@@ -75,6 +95,7 @@ class OpenedPR(_Frozen):
     changed: tuple[str, ...] = ()
     rebases: int = 0
     auto_merge: bool = False
+    started: float = Field(default_factory=time.time)  # when the stage began, kept across suspends
 
     @property
     def env(self) -> str:
@@ -212,26 +233,31 @@ def wait_for_environment(
     env: str,
     commit: str,
     *,
+    timeout: float | None = None,
     on_wait: Callable[[Verdict, float], None] | None = None,
 ) -> Health:
     """Flux's word on `<group>-<env>` for `commit`: polled (every `poll_interval` seconds at first, backing
-    off) until healthy, failed, or the config's `status_timeout_minutes` (`NoReport`)."""
+    off) until healthy, failed, or `timeout` seconds (default: the config's `status_timeout_minutes`)
+    have passed (`NoReport`)."""
     return wait_for_verdict(
-        lambda: _verdict(promotion, group, env, commit),
-        promotion.config.status_timeout.total_seconds(),
+        lambda: flux_verdict(promotion, group, env, commit),
+        promotion.config.status_timeout.total_seconds() if timeout is None else timeout,
         interval=promotion.target.poll_interval,
         on_wait=on_wait,
     )
 
 
-def _verdict(promotion: Promotion, group: str, env: str, commit: str) -> Verdict:
-    """Flux's current word on `<group>-<env>` for `commit`, looking at main's newer commits too.
+def flux_verdict(
+    promotion: Promotion, group: str, env: str, commit: str, head: str | None = None
+) -> Verdict:
+    """Flux's current word on `<group>-<env>` for `commit`, looking at main's newer commits too (up to
+    `head`, fetched here when not given).
 
     Every cluster the environment's `reporters` names (or counts) must have said healthy.
     """
     pattern = promotion.target.status_pattern
     matcher = StatusMatcher(f"{group}-{env}", *([pattern] if pattern else []))
-    head = promotion.workspace.fetch()
+    head = head or promotion.workspace.fetch()
     candidates = _descendants(promotion.workspace, commit, head)
     expected = Reporters.of(next((e.reporters for e in promotion.config.environments if e.name == env), None))
     return current_verdict(candidates, promotion.provider.commit_statuses, matcher, expected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from prefect import get_run_logger
@@ -19,6 +20,7 @@ from promoter.errors import (
     ProviderNotFoundError,
     WorkspaceError,
 )
+from promoter.stages import Pending
 
 PERMANENT = (ConfigError, InvalidInputError, ManifestError, ProviderAuthError, ProviderNotFoundError)
 TRANSIENT = (ProviderError, WorkspaceError, OSError)
@@ -43,6 +45,18 @@ def run_logger() -> logging.Logger | LoggingAdapter:
         return get_run_logger()
     except MissingContextError:
         return logging.getLogger("promoter.tasks")
+
+
+def suspending(pending: Pending) -> Pending:
+    """Log, once per window (a replayed window comes back cached and silent), that the run suspends."""
+    run_logger().info(
+        "still waiting for %s after %.0f s (%.0f s left): the run suspends, holding no process, until "
+        "the forge's webhook or the wait watcher resumes it",
+        pending.what,
+        time.time() - pending.since,
+        pending.left,
+    )
+    return pending
 
 
 class Frozen(BaseModel):

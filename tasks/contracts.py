@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from prefect.input import RunInput
@@ -68,6 +69,35 @@ def flux_wait_tag(kustomization: str) -> str:
 def commit_wait_tag(sha: str) -> str:
     """The commit a suspended Flux wait is about (the merge commit; a descendant's report settles it too)."""
     return f"{_WAIT}commit:{sha.lower()}"
+
+
+@dataclass(frozen=True)
+class Waits:
+    """What a suspended run waits on, read back from its tags: a PR to merge, or Flux on a commit."""
+
+    pr: int | None = None
+    group: str | None = None
+    env: str | None = None
+    commit: str | None = None
+
+
+def waits_of(tags: Iterable[str]) -> Waits | None:
+    """The run's `wait:` tags (with its app and stage), or None when it waits on neither."""
+    tags = list(tags)
+    if not any(tag.startswith(_WAIT) for tag in tags):
+        return None
+
+    def value(prefix: str) -> str | None:
+        return next((tag.removeprefix(prefix) for tag in tags if tag.startswith(prefix)), None)
+
+    pr = value(f"{_WAIT}pr:")
+    app = value(_APP)
+    return Waits(
+        pr=int(pr) if pr and pr.isdigit() else None,
+        group=app.split("/", 1)[0] if app else None,
+        env=value(_AT),
+        commit=value(f"{_WAIT}commit:"),
+    )
 
 
 def awaited_pr(tags: Iterable[str]) -> int | None:

@@ -6,30 +6,53 @@ import time
 
 from prefect import task
 
-from promoter.health import Health
+from promoter.health import Health, NoReport
 from promoter.promotion import Target
-from promoter.stages import wait_for_environment
-from tasks.common import AppRef, run_logger, transient_only
+from promoter.stages import Pending, wait_for_environment
+from tasks.common import AppRef, run_logger, suspending, transient_only
 from tasks.report import emit
 
 
 @task(
     name="wait-flux",
-    task_run_name="flux {app.group}-{env} on {commit:.8}",
+    task_run_name="flux {app.group}-{env} on {commit:.8} ({round})",
     timeout_seconds=7200,
     persist_result=True,
     retries=3,
     retry_delay_seconds=5,
     retry_condition_fn=transient_only,
 )
-def wait_for_flux(target: Target, app: AppRef, tag: str, env: str, commit: str) -> Health:
-    """Polls conditionally with backoff up to the config's `status_timeout_minutes`; emits
-    `promoter.environment.healthy` or `promoter.environment.failed` (silence counts as failed)."""
-    started = time.monotonic()
+def wait_for_flux(
+    target: Target,
+    app: AppRef,
+    tag: str,
+    env: str,
+    commit: str,
+    since: float | None = None,
+    round: int = 0,
+) -> Health | Pending:
+    """Polls conditionally with backoff for one window (`target.wait_window_seconds`), up to the config's
+    `status_timeout_minutes` after `since`; `Pending` when the window ran out first, so the run can
+    suspend. Each window is its own cached task run (`round`). Emits `promoter.environment.healthy` or
+    `promoter.environment.failed` (silence at the deadline counts as failed)."""
+    began = since if since is not None else time.time()
     log = run_logger()
-    log.info("waiting for Flux to report %s-%s on %s", app.group, env, commit[:8])
+    if since is None:
+        log.info("waiting for Flux to report %s-%s on %s", app.group, env, commit[:8])
     with target.open(refresh=False) as promotion:  # each poll fetches
-        health = wait_for_environment(promotion, app.group, env, commit)
+        deadline = began + promotion.config.status_timeout.total_seconds()
+        window = min(target.wait_window_seconds, max(0.0, deadline - time.time()))
+        health = wait_for_environment(promotion, app.group, env, commit, timeout=window)
+    if isinstance(health, NoReport):
+        if time.time() < deadline:
+            return suspending(
+                Pending(
+                    since=began,
+                    deadline=deadline,
+                    what=f"Flux to report {app.group}-{env} on {commit[:8]} ({health.description})",
+                )
+            )
+        health = health.model_copy(update={"waited": deadline - began})
     on = f" on {health.commit[:8]}" if health.commit else ""
     why = f": {health.description}" if health.description else ""
     log.info(
@@ -38,7 +61,7 @@ def wait_for_flux(target: Target, app: AppRef, tag: str, env: str, commit: str) 
         env,
         health.outcome,
         on,
-        time.monotonic() - started,
+        time.time() - began,
         why,
     )
     emit(

@@ -9,9 +9,17 @@ from prefect import task
 from promoter.gate import CHECK_CONTEXT, Gate
 from promoter.promotion import Target
 from promoter.pull_request import PRState
-from promoter.stages import AlreadyRuns, ClosedUnmerged, Merged, OpenedPR, StillOpen, open_pull_request
+from promoter.stages import (
+    AlreadyRuns,
+    ClosedUnmerged,
+    Merged,
+    OpenedPR,
+    Pending,
+    StillOpen,
+    open_pull_request,
+)
 from promoter.stages import wait_merged as wait_merged_stage
-from tasks.common import AppRef, run_logger, transient_only
+from tasks.common import AppRef, run_logger, suspending, transient_only
 from tasks.report import emit
 
 DELAYS = [1.0, 2.0, 5.0, 10.0]
@@ -64,7 +72,7 @@ def open_pr(target: Target, state: PRState, check: Gate) -> AlreadyRuns | Opened
 
 @task(
     name="wait-merged",
-    task_run_name="wait merge {pr.env} #{pr.number}",
+    task_run_name="wait merge {pr.env} #{pr.number} ({round})",
     timeout_seconds=3600,
     persist_result=True,
     retries=4,
@@ -72,18 +80,36 @@ def open_pr(target: Target, state: PRState, check: Gate) -> AlreadyRuns | Opened
     retry_condition_fn=transient_only,
 )
 def wait_merged(
-    target: Target, app: AppRef, tag: str, pr: OpenedPR, timeout: float, merge: bool = False
-) -> Merged | ClosedUnmerged | StillOpen:
-    """Until the PR is merged (by auto-merge, a person, or us when `merge`), closed, or `timeout` passed.
+    target: Target,
+    app: AppRef,
+    tag: str,
+    pr: OpenedPR,
+    timeout: float,
+    merge: bool = False,
+    since: float | None = None,
+    round: int = 0,
+) -> Merged | ClosedUnmerged | StillOpen | Pending:
+    """Until the PR is merged (by auto-merge, a person, or us when `merge`), closed, `timeout` seconds
+    after `since` passed, or this call's window (`target.wait_window_seconds`) ran out (`Pending`).
 
-    Closed and still-open are outcomes the flow ends the run on, never retried: a retry would only wait
-    again for what a person decided. Emits `promoter.environment.merged`."""
-    started = time.monotonic()
+    Each window is its own cached task run (`round`), so a run resumed after a suspend replays the
+    windows it already waited and polls a new one. Closed and still-open are outcomes the flow ends the
+    run on, never retried: a retry would only wait again for what a person decided. Emits
+    `promoter.environment.merged`."""
+    began = since if since is not None else time.time()
+    deadline = began + timeout
+    window = min(target.wait_window_seconds, max(0.0, deadline - time.time()))
     with target.forge() as provider:
         outcome = wait_merged_stage(
-            provider, pr, timeout=timeout, merge_method=target.merge_method if merge else None
+            provider, pr, timeout=window, merge_method=target.merge_method if merge else None
         )
     log = run_logger()
+    if isinstance(outcome, StillOpen):
+        if time.time() < deadline:
+            return suspending(
+                Pending(since=began, deadline=deadline, what=f"PR #{pr.number} for {pr.env} to merge")
+            )
+        outcome = outcome.model_copy(update={"waited": timeout})
     if not isinstance(outcome, Merged):
         log.warning("%s", outcome.reason)
         return outcome
@@ -93,7 +119,7 @@ def wait_merged(
         pr.env,
         outcome.merge_commit[:8],
         outcome.merged_by or "the forge",
-        time.monotonic() - started,
+        time.time() - began,
     )
     emit(
         "environment.merged",

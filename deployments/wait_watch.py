@@ -1,0 +1,144 @@
+"""The wait watcher: resumes suspended merge and Flux waits when what they wait on has happened.
+
+Forge webhooks (`promoter webhook`) resume a waiting run at once; this is the fallback for a forge that
+sends none (Azure DevOps has no service hook for commit statuses), for a delivery that was lost (GitHub
+does not redeliver a failed one), and for a wait whose deadline passed (the run is resumed to end the
+wait itself, before Prefect's pause expiry would fail it). It runs inside `promoter serve` and `promoter
+worker`, a long-lived process, so its forge clients keep their ETags from one pass to the next: an
+unchanged PR or status list is a `304`, which GitHub does not count against the rate limit
+(REFERENCE.md section 3). A resumed run settles the wait itself; resuming one too early only costs a
+window of polling before it suspends again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from prefect import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
+from prefect.flow_runs import resume_flow_run
+from prefect.logging import get_logger
+
+from flows.waits import GRACE_SECONDS
+from promoter.errors import PromoterError
+from promoter.promotion import Promotion, Target
+from promoter.stages import flux_verdict
+from tasks.contracts import RUN_TAG, Waits, waits_of
+
+logger = get_logger("promoter.wait_watch")
+DEFAULT_INTERVAL = 10.0
+
+
+@dataclass
+class WaitingRun:
+    id: UUID
+    waits: Waits
+    parameters: dict[str, Any]
+    expires: float | None  # when Prefect would fail the suspended run (its pause timeout)
+
+    @property
+    def overdue(self) -> bool:
+        """The wait's own deadline has passed: the run must be resumed to end it."""
+        return self.expires is not None and time.time() >= self.expires - GRACE_SECONDS
+
+
+def waiting_runs() -> list[WaitingRun]:
+    """Every promotion suspended in a merge or Flux wait (not the approval gate: the sweeper has those)."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[RUN_TAG]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
+            )
+        )
+    return [found for run in runs if (found := _waiting(run)) is not None]
+
+
+def _waiting(run: FlowRun) -> WaitingRun | None:
+    waits = waits_of(run.tags)
+    if waits is None:
+        return None
+    timeout = run.state.state_details.pause_timeout if run.state else None
+    return WaitingRun(run.id, waits, dict(run.parameters), timeout.timestamp() if timeout else None)
+
+
+@dataclass
+class WaitWatcher:
+    """One pass at a time (`sweep`); forge clients and clones stay open between passes, per target."""
+
+    _open: dict[Target, Promotion] = field(default_factory=dict)
+    _stack: ExitStack = field(default_factory=ExitStack)
+
+    def sweep(self) -> list[UUID]:
+        """Resume every waiting run whose wait is over (settled or overdue); return their ids."""
+        resumed = []
+        heads: dict[Target, str] = {}
+        for run in waiting_runs():
+            try:
+                due = run.overdue or self._settled(run, heads)
+            except PromoterError as error:  # a forge or git hiccup: the next pass tries again
+                logger.warning("could not check %s's wait: %s", run.id, error)
+                continue
+            if due and _resume(run.id):
+                resumed.append(run.id)
+        return resumed
+
+    def _settled(self, run: WaitingRun, heads: dict[Target, str]) -> bool:
+        target = Target.of({k: run.parameters.get(k) for k in ("gitops_url", "provider")})
+        promotion = self._promotion(target)
+        waits = run.waits
+        if waits.pr is not None:
+            return promotion.provider.get_pull_request(waits.pr).state != "open"
+        if waits.group and waits.env and waits.commit:
+            if target not in heads:  # one fetch per target and pass
+                heads[target] = promotion.workspace.fetch()
+            verdict = flux_verdict(promotion, waits.group, waits.env, waits.commit, heads[target])
+            return verdict.outcome != "pending"
+        return True  # tags we cannot read: let the run look for itself
+
+    def _promotion(self, target: Target) -> Promotion:
+        if target not in self._open:
+            self._open[target] = self._stack.enter_context(target.open(refresh=False))
+        return self._open[target]
+
+    def close(self) -> None:
+        self._stack.close()
+        self._open.clear()
+
+
+def _resume(run_id: UUID) -> bool:
+    """Resume `run_id`; False when it is no longer suspended (a webhook or a person was quicker)."""
+    try:
+        resume_flow_run(run_id)
+    except (NotPausedError, FlowPauseTimeout, ObjectNotFound, RuntimeError) as error:
+        logger.debug("%s not resumed: %s", run_id, error)
+        return False
+    logger.info("resumed %s: what it waited on has happened (or its deadline passed)", run_id)
+    return True
+
+
+async def watch_waits(interval: float = DEFAULT_INTERVAL) -> None:
+    """Sweep every `interval` seconds until cancelled; a failing pass is logged and the next one runs."""
+    watcher = WaitWatcher()
+    try:
+        while True:
+            try:
+                await asyncio.to_thread(watcher.sweep)
+            except Exception as error:  # the server or a forge is down: keep watching
+                logger.warning("wait watcher pass failed (%s); trying again in %.0f s", error, interval)
+                watcher.close()
+            await asyncio.sleep(interval)
+    finally:
+        watcher.close()
