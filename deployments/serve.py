@@ -23,10 +23,10 @@ from prefect.runner import Runner
 
 from deployments import prefect_compat
 from deployments.prefect_api import require_api_url
-from deployments.wait_watch import watch_waits
 from flows.promotion import promote_release
 from flows.sweeper import approval_sweeper
 from tasks.contracts import REGISTRY_EVENT, REGISTRY_RESOURCE, TRIGGER_PARAMETERS
+from tasks.wait_watch import watch_waits
 
 # What the fork server imports once, before it forks any run (see prefect_compat.fork_runs).
 PRELOAD = ["deployments.warm_start", "flows.promotion", "flows.sweeper"]

@@ -1,5 +1,8 @@
 """approval-sweeper: resume suspended promotions whose PR a person merged (or closed) in the forge.
 
+Each sweep also makes one pass of the wait watcher (`tasks.wait_watch`), so merge and Flux waits of runs
+executed by Prefect workers are resumed too (`promoter serve` watches them more often by itself).
+
 A suspended run holds no process, so nothing inside it can notice a merge; this scheduled flow looks at
 each run waiting for approval (tagged `pr:<number>`) and resumes it with the forge's record: approved by
 `merged_by` when merged, rejected when closed without merging.
@@ -22,6 +25,7 @@ from prefect.flow_runs import resume_flow_run
 from promoter.promotion import Target
 from tasks.contracts import RUN_TAG, ApprovalInput, awaited_pr
 from tasks.pull_request import read_pr_state
+from tasks.wait_watch import WaitWatcher
 
 
 def awaiting_runs() -> list[tuple[UUID, int, dict[str, object]]]:
@@ -61,4 +65,9 @@ def approval_sweeper() -> int:
         resume_flow_run(run_id, run_input=decision.as_run_input())
         logger.info("resumed %s: PR #%s %s", run_id, number, state)
         resumed += 1
+    watcher = WaitWatcher()
+    try:
+        resumed += len(watcher.sweep())
+    finally:
+        watcher.close()
     return resumed

@@ -18,11 +18,9 @@ from typing import TypeVar
 from prefect.flow_runs import suspend_flow_run
 
 from promoter.stages import Pending
+from tasks.contracts import WAIT_GRACE_SECONDS
 
 Settled = TypeVar("Settled")
-# A suspended wait outlives its deadline by this much, so the wait watcher resumes the run to end the wait
-# itself (NoReport, NotMerged) before Prefect's pause expiry would fail it with a message of its own.
-GRACE_SECONDS = 600
 
 
 def settle(
@@ -41,5 +39,5 @@ def settle(
             return outcome
         since = outcome.since
         label(True)
-        suspend_flow_run(timeout=int(outcome.left) + GRACE_SECONDS, key=f"{key}:{round}")
+        suspend_flow_run(timeout=int(outcome.left) + WAIT_GRACE_SECONDS, key=f"{key}:{round}")
     raise AssertionError("unreachable")

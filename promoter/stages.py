@@ -247,9 +247,7 @@ def wait_for_environment(
     )
 
 
-def flux_verdict(
-    promotion: Promotion, group: str, env: str, commit: str, head: str | None = None
-) -> Verdict:
+def flux_verdict(promotion: Promotion, group: str, env: str, commit: str, head: str | None = None) -> Verdict:
     """Flux's current word on `<group>-<env>` for `commit`, looking at main's newer commits too (up to
     `head`, fetched here when not given).
 

@@ -122,6 +122,7 @@ def promoter_stack(
     kind: str = "github",
     poll_interval: float = 0.3,
     sweep_seconds: float = 5.0,
+    watch_seconds: float = 2.0,
     limit: int | None = None,
     tokens: dict[str, str] | None = None,
     workers: int = 0,
@@ -165,7 +166,14 @@ def promoter_stack(
             "PROMOTER_WEBHOOK_GENERIC_SECRET": secret,
             **(settings or {}),
         }
-        serve = ["serve", "--sweep-seconds", str(sweep_seconds), *(["--limit", str(limit)] if limit else [])]
+        serve = [
+            "serve",
+            "--sweep-seconds",
+            str(sweep_seconds),
+            "--watch-seconds",
+            str(watch_seconds),
+            *(["--limit", str(limit)] if limit else []),
+        ]
         if workers:  # the commands of prefect.yaml's header; workers start while `prefect deploy` runs
             _prefect(["work-pool", "create", POOL, "--type", "process"], environment, logs / "deploy.log")
             for index in range(workers):

@@ -55,6 +55,11 @@ def run_tags(
     return sorted({*own, *ours})
 
 
+# A suspended wait outlives its deadline by this much, so the wait watcher resumes the run to end the wait
+# itself (NoReport, NotMerged) before Prefect's pause expiry fails it with "paused and never resumed".
+WAIT_GRACE_SECONDS = 600
+
+
 def merge_wait_tag(number: int) -> str:
     """A run suspended until PR `number` merges or closes: `wait:pr:<number>`."""
     return f"{_WAIT}pr:{number}"

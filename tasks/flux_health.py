@@ -40,7 +40,8 @@ def wait_for_flux(
     if since is None:
         log.info("waiting for Flux to report %s-%s on %s", app.group, env, commit[:8])
     with target.open(refresh=False) as promotion:  # each poll fetches
-        deadline = began + promotion.config.status_timeout.total_seconds()
+        timeout = promotion.config.status_timeout.total_seconds()
+        deadline = began + timeout
         window = min(target.wait_window_seconds, max(0.0, deadline - time.time()))
         health = wait_for_environment(promotion, app.group, env, commit, timeout=window)
     if isinstance(health, NoReport):
@@ -52,7 +53,7 @@ def wait_for_flux(
                     what=f"Flux to report {app.group}-{env} on {commit[:8]} ({health.description})",
                 )
             )
-        health = health.model_copy(update={"waited": deadline - began})
+        health = health.model_copy(update={"waited": timeout})
     on = f" on {health.commit[:8]}" if health.commit else ""
     why = f": {health.description}" if health.description else ""
     log.info(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from promoter.health import NO_REPORT_HINT, Failed, Healthy, NoReport
+from promoter.stages import Pending
 from tasks.common import AppRef
 from tasks.flux_health import wait_for_flux
 from tests.tasks.conftest import Fake
@@ -48,3 +49,23 @@ def test_silence_until_the_status_timeout_is_no_report(fake: Fake) -> None:
         waited=0.05,
     )
     assert [event for event, *_ in fake.events] == ["environment.failed"]  # silence counts as failed
+
+
+def test_a_window_without_a_verdict_is_pending_and_keeps_its_deadline_for_the_next(fake: Fake) -> None:
+    target = fake.target.model_copy(update={"wait_window_seconds": 0.05})
+    main = fake.main()
+    first = wait_for_flux.fn(target, APP, "a8b91c33", "dev", main)
+    assert isinstance(first, Pending) and fake.events == []  # no verdict, no event: the run suspends
+    assert first.deadline - first.since == pytest.approx(300)  # the config's status_timeout_minutes: 5
+    assert "still waiting for Flux to report apps-dev" in fake.lines()[-1]
+    fake.forge.flux_says(main, "success", "reconciliation succeeded")
+    then = wait_for_flux.fn(target, APP, "a8b91c33", "dev", main, since=first.since, round=1)
+    assert isinstance(then, Healthy)
+    assert [event for event, *_ in fake.events] == ["environment.healthy"]
+
+
+def test_a_window_past_the_deadline_is_no_report_not_pending(fake: Fake) -> None:
+    fake.status_timeout("50ms")
+    target = fake.target.model_copy(update={"wait_window_seconds": 0.01})
+    health = wait_for_flux.fn(target, APP, "a8b91c33", "dev", fake.main(), since=0.0, round=3)
+    assert isinstance(health, NoReport) and health.waited == 0.05

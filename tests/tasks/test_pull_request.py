@@ -6,7 +6,7 @@ from prefect.cache_policies import NO_CACHE
 
 from promoter.gate import CHECK_CONTEXT, Gate
 from promoter.pull_request import PRState
-from promoter.stages import AlreadyRuns, ClosedUnmerged, Merged, OpenedPR, StillOpen
+from promoter.stages import AlreadyRuns, ClosedUnmerged, Merged, OpenedPR, Pending, StillOpen
 from sandbox.prefect_server import PrefectServer
 from tasks.common import AppRef
 from tasks.pull_request import open_pr, wait_merged
@@ -94,6 +94,17 @@ def test_a_pr_still_open_at_the_deadline_says_so(fake: Fake) -> None:
     still = wait_merged.fn(fake.target, APP, "a8b91c33", pr, 0.0)
     assert isinstance(still, StillOpen) and still.number == 1 and fake.events == []
     assert "PR #1 for dev is still open after 0 s" in still.reason
+
+
+def test_a_pr_still_open_after_the_window_but_before_the_deadline_is_pending(fake: Fake) -> None:
+    target = fake.target.model_copy(update={"wait_window_seconds": 0.0})
+    pr = opened(fake)
+    pending = wait_merged.fn(target, APP, "a8b91c33", pr, 1800.0)
+    assert isinstance(pending, Pending) and fake.events == []
+    assert pending.deadline - pending.since == 1800.0 and pending.left > 1700
+    assert "still waiting for PR #1 for dev to merge" in fake.lines()[-1]
+    late = wait_merged.fn(target, APP, "a8b91c33", pr, 1800.0, since=pending.since - 1800.0, round=1)
+    assert isinstance(late, StillOpen) and late.waited == 1800.0  # past the deadline: the run ends
 
 
 def test_an_approved_pr_is_merged_by_us_with_the_targets_method(fake: Fake) -> None:

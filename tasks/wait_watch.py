@@ -3,10 +3,10 @@
 Forge webhooks (`promoter webhook`) resume a waiting run at once; this is the fallback for a forge that
 sends none (Azure DevOps has no service hook for commit statuses), for a delivery that was lost (GitHub
 does not redeliver a failed one), and for a wait whose deadline passed (the run is resumed to end the
-wait itself, before Prefect's pause expiry would fail it). It runs inside `promoter serve` and `promoter
-worker`, a long-lived process, so its forge clients keep their ETags from one pass to the next: an
-unchanged PR or status list is a `304`, which GitHub does not count against the rate limit
-(REFERENCE.md section 3). A resumed run settles the wait itself; resuming one too early only costs a
+wait itself, before Prefect's pause expiry would fail it). It runs inside `promoter serve`, a long-lived
+process, so its forge clients keep their ETags from one pass to the next: an unchanged PR or status list
+is a `304`, which GitHub does not count against the rate limit (REFERENCE.md section 3). The
+approval-sweeper makes one pass per sweep too, so runs served by Prefect workers are resumed as well. A resumed run settles the wait itself; resuming one too early only costs a
 window of polling before it suspends again.
 """
 
@@ -31,11 +31,10 @@ from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
 from prefect.flow_runs import resume_flow_run
 from prefect.logging import get_logger
 
-from flows.waits import GRACE_SECONDS
 from promoter.errors import PromoterError
 from promoter.promotion import Promotion, Target
 from promoter.stages import flux_verdict
-from tasks.contracts import RUN_TAG, Waits, waits_of
+from tasks.contracts import RUN_TAG, WAIT_GRACE_SECONDS, Waits, waits_of
 
 logger = get_logger("promoter.wait_watch")
 DEFAULT_INTERVAL = 10.0
@@ -51,7 +50,7 @@ class WaitingRun:
     @property
     def overdue(self) -> bool:
         """The wait's own deadline has passed: the run must be resumed to end it."""
-        return self.expires is not None and time.time() >= self.expires - GRACE_SECONDS
+        return self.expires is not None and time.time() >= self.expires - WAIT_GRACE_SECONDS
 
 
 def waiting_runs() -> list[WaitingRun]:
