@@ -266,7 +266,7 @@ def parse_dockerhub(headers: Mapping[str, str], body: bytes) -> list[Notificatio
     return [_release("dockerhub", repository, tag, None, push_id=stamp or None)]
 
 
-def _github_json(headers: Mapping[str, str], body: bytes) -> Any:
+def github_json_body(headers: Mapping[str, str], body: bytes) -> Any:
     """The delivery's JSON: the body itself, or the `payload` field of a form-encoded delivery.
 
     A GitHub webhook's content type can be `application/x-www-form-urlencoded`; the signature covers the
@@ -310,7 +310,7 @@ def parse_github(headers: Mapping[str, str], body: bytes) -> list[Notification]:
     event = _header(headers, "X-GitHub-Event")
     if not event:
         raise _unrecognised("github", "the X-GitHub-Event header is missing")
-    data = _object(_github_json(headers, body), "the body")
+    data = _object(github_json_body(headers, body), "the body")
     if event == "ping":
         return [Ignored(reason="github: ping")]
     if event not in GITHUB_PACKAGE_EVENTS:

@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, cast, get_args
@@ -37,7 +37,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from deployments.registries import PARSERS, Ignored, ImagePush, Notification, Parser, Sender, parse_nexus
 from promoter.errors import ConfigError, InvalidInputError, PromoterError
@@ -267,7 +267,7 @@ def signature_matches(
     if header is None:
         return False
     expected = prefix + hmac.new(secret.get_secret_value().encode(), body, digest).hexdigest()
-    return _same(expected, header.strip().lower())
+    return same_secret(expected, header.strip().lower())
 
 
 class GoogleTokenVerifier:
@@ -303,10 +303,10 @@ class GoogleTokenVerifier:
 
 
 def _matches(secret: SecretStr | None, given: str | None) -> bool:
-    return secret is not None and given is not None and _same(secret.get_secret_value(), given)
+    return secret is not None and given is not None and same_secret(secret.get_secret_value(), given)
 
 
-def _same(expected: str, given: str) -> bool:
+def same_secret(expected: str, given: str) -> bool:
     """Constant-time comparison that also accepts the non-ASCII text a hostile header can carry."""
     return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))
 
@@ -437,6 +437,21 @@ class PrefectEmitter:
         self._client.close()
 
 
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None as soon as it exceeds `limit` bytes (declared or actual)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class _Receiver:
     def __init__(
         self, settings: WebhookSettings, emit: Emitter, known_image: Callable[[str], bool] | None
@@ -477,21 +492,6 @@ class _Receiver:
         log.warning("%s: rejected a delivery with a missing or wrong %s", sender, header)
         return False
 
-    async def _body(self, request: Request) -> bytes | None:
-        """The raw body, or None as soon as it exceeds the limit (declared or actual)."""
-        limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isascii() and declared.isdigit() and int(declared) > limit:
-            return None
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     async def hook(self, request: Request) -> JSONResponse:
         name = request.path_params["sender"]
         auth = self.settings.auth(name)
@@ -506,7 +506,7 @@ class _Receiver:
         if not authentic:
             log.warning("%s: rejected a delivery with a missing or wrong credential", sender)
             return self._fail("unauthorized", 401, "unauthorized")
-        body = await self._body(request)
+        body = await read_body(request, self.settings.max_body_bytes)
         if body is None:
             return self._fail("invalid", 413, f"the body exceeds {self.settings.max_body_bytes} bytes")
         if auth == "hmac" and not self._signed(sender, body, request):
@@ -565,12 +565,18 @@ class _Receiver:
 
 
 def create_app(
-    settings: WebhookSettings, emit: Emitter, known_image: Callable[[str], bool] | None = None
+    settings: WebhookSettings,
+    emit: Emitter,
+    known_image: Callable[[str], bool] | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """The receiver as an ASGI app; `known_image(repository)` False makes a push ignored (202), not emitted."""
+    """The receiver as an ASGI app; `known_image(repository)` False makes a push ignored (202), not emitted.
+
+    `extra_routes` serve beside the registry hooks (the forge webhooks, `deployments.forge_hooks`)."""
     receiver = _Receiver(settings, emit, known_image)
     return Starlette(
         routes=[
+            *extra_routes,
             Route("/hooks/{sender}", receiver.hook, methods=["POST"]),
             Route("/hooks/{sender}/{token}", receiver.hook, methods=["POST"]),
             Route("/healthz", receiver.healthz, methods=["GET"]),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deployments.registries import Sender
@@ -42,8 +42,8 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def banner(url: str, enabled: Mapping[Sender, Auth]) -> str:
-    """One line per enabled sender: its URL with the token shown as a placeholder, never its value."""
+def banner(url: str, enabled: Mapping[Sender, Auth], forges: Sequence[str] = ()) -> str:
+    """One line per enabled sender and forge: its URL with a token as a placeholder, never its value."""
     lines = [f"promoter webhook serving {url}  (events to $PREFECT_API_URL; stats at {url}/stats)"]
     for sender, auth in enabled.items():
         path = f"/hooks/{sender}" + (f"/<${ENV_PREFIX}PATH_TOKEN>" if auth == "path" else "")
@@ -51,6 +51,9 @@ def banner(url: str, enabled: Mapping[Sender, Auth]) -> str:
         if sender == "ecr" and auth == "header":
             how = f"API key header from ${ENV_PREFIX}ECR_API_KEY"
         lines.append(f"  {sender:<13} POST {url}{path}  ({how})")
+    for forge in forges:  # "github (how it proves itself)"
+        name, _, how = forge.partition(" ")
+        lines.append(f"  forge {name:<7} POST {url}/forge/{name}  {how}  (resumes waiting runs)")
     lines.append("Ctrl-C stops it.")
     return "\n".join(lines)
 
@@ -58,6 +61,7 @@ def banner(url: str, enabled: Mapping[Sender, Auth]) -> str:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from deployments.forge_hooks import FORGE_PREFIX, ForgeHookSettings, ForgeReceiver
     from deployments.prefect_api import require_api_url
     from deployments.webhook import PrefectEmitter, create_app
 
@@ -66,13 +70,14 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise PromoterError(f"--port {args.port} is out of range 0-65535")
     settings = WebhookSettings.from_env()
+    forges = ForgeHookSettings.from_env()
     enabled = settings.enabled()
-    if not enabled:
+    if not enabled and not forges.enabled():
         raise PromoterError(
             f"no sender is enabled: set {ENV_PREFIX}GITHUB_SECRET, {ENV_PREFIX}GENERIC_SECRET, "
             f"{ENV_PREFIX}NEXUS_SECRET, {ENV_PREFIX}HARBOR_TOKEN, {ENV_PREFIX}ECR_API_KEY, "
             f"{ENV_PREFIX}GAR_AUDIENCE with {ENV_PREFIX}GAR_SERVICE_ACCOUNT, {ENV_PREFIX}PATH_TOKEN or "
-            f"{ENV_PREFIX}HEADER"
+            f"{ENV_PREFIX}HEADER (registries), or {FORGE_PREFIX}GITHUB_SECRET / {FORGE_PREFIX}AZURE_* (forges)"
         )
     emitter = PrefectEmitter(require_api_url("webhook"))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -85,10 +90,9 @@ def run(args: argparse.Namespace) -> int:
         raise PromoterError(
             f"cannot listen on {host}:{args.port}: {error.strerror}; pick another --port"
         ) from None
-    print(banner(f"http://{host}:{sock.getsockname()[1]}", enabled), flush=True)
-    config = uvicorn.Config(
-        create_app(settings, emitter), log_level="warning", access_log=False, lifespan="off"
-    )
+    print(banner(f"http://{host}:{sock.getsockname()[1]}", enabled, forges.enabled()), flush=True)
+    app = create_app(settings, emitter, extra_routes=ForgeReceiver(forges, emitter).routes())
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:

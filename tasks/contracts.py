@@ -84,6 +84,7 @@ class Waits:
     group: str | None = None
     env: str | None = None
     commit: str | None = None
+    kustomization: str | None = None
 
 
 def waits_of(tags: Iterable[str]) -> Waits | None:
@@ -102,6 +103,7 @@ def waits_of(tags: Iterable[str]) -> Waits | None:
         group=app.split("/", 1)[0] if app else None,
         env=value(_AT),
         commit=value(f"{_WAIT}commit:"),
+        kustomization=value(f"{_WAIT}flux:"),
     )
 
 

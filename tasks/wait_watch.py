@@ -13,6 +13,7 @@ window of polling before it suspends again.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -32,7 +33,10 @@ from prefect.flow_runs import resume_flow_run
 from prefect.logging import get_logger
 
 from promoter.errors import PromoterError
+from promoter.gate import CHECK_CONTEXT
+from promoter.health import DEFAULT_CONTEXT
 from promoter.promotion import Promotion, Target
+from promoter.providers.factory import parse_remote
 from promoter.stages import flux_verdict
 from tasks.contracts import RUN_TAG, WAIT_GRACE_SECONDS, Waits, waits_of
 
@@ -71,6 +75,60 @@ def _waiting(run: FlowRun) -> WaitingRun | None:
         return None
     timeout = run.state.state_details.pause_timeout if run.state else None
     return WaitingRun(run.id, waits, dict(run.parameters), timeout.timestamp() if timeout else None)
+
+
+RepoKey = tuple[str, str, str]  # (github | azdo, owner or Azure DevOps project, name), lower-case
+_FLUX_CONTEXT = re.compile(DEFAULT_CONTEXT)
+
+
+def repo_key(kind: str, owner_or_project: str, name: str) -> RepoKey:
+    """How a webhook and a run's target name one repository (Azure DevOps: its project, not the org)."""
+    return (kind, owner_or_project.lower(), name.lower())
+
+
+def _run_repo(run: WaitingRun) -> RepoKey | None:
+    """The run's GitOps repository; None when it cannot be told here (its URL comes from a worker's env)."""
+    try:
+        target = Target.of({k: run.parameters.get(k) for k in ("gitops_url", "provider")})
+        remote = parse_remote(target.gitops_url, target.provider)
+    except PromoterError:
+        return None
+    return repo_key(remote.kind, remote.project or remote.owner, remote.name)
+
+
+@dataclass(frozen=True)
+class ForgeChange:
+    """What a verified forge webhook says happened in `repository`: PR `pr` closed, or a commit status
+    with `context` was posted (Flux's `kustomization/<name>[/<cluster>]`, or anything a
+    `commitStatusExpr` writes)."""
+
+    repository: RepoKey
+    pr: int | None = None
+    context: str | None = None
+
+    def concerns(self, run: WaitingRun) -> bool:
+        """Whether `run` waits on this; a run whose repository is unknown here is woken to look itself."""
+        if not self._about(run.waits):
+            return False
+        repository = _run_repo(run)
+        return repository is None or repository == self.repository
+
+    def _about(self, waits: Waits) -> bool:
+        if self.pr is not None:
+            return waits.pr == self.pr
+        if self.context is None or waits.kustomization is None or self.context == CHECK_CONTEXT:
+            return False
+        flux = _FLUX_CONTEXT.fullmatch(self.context)
+        return flux is None or flux["name"].lower() == waits.kustomization
+
+
+def resume_affected(change: ForgeChange) -> list[UUID]:
+    """Resume the suspended waits `change` may have settled; each run re-checks and suspends again if not.
+
+    A status on an unrelated commit of the same Kustomization wakes its runs for one window only, which is
+    cheaper than deciding here which commits descend from which (the run knows its own merge commit).
+    """
+    return [run.id for run in waiting_runs() if change.concerns(run) and _resume(run.id)]
 
 
 @dataclass
