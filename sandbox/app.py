@@ -9,6 +9,7 @@ Control endpoints (loopback, no authentication; for tests, benchmarks and the de
 - `GET /_sandbox/health`: readiness, whether validation is on and whether the GraphQL schema is built;
 - `GET|DELETE /_sandbox/stats`: requests per route and user, counted vs conditional (304) vs faults;
 - `GET|PUT|DELETE /_sandbox/faults`: the fault plan (see `faults.py`);
+- `GET|DELETE /_sandbox/deliveries`: the webhooks sent (event, URL, attempts, status; sandbox/webhooks.py);
 - `GET|DELETE /_sandbox/violations`: responses of the forge that broke the API description;
 - `GET|PUT /_sandbox/scenario`: the Flux scenario (see `scenario.py`);
 - `POST /_sandbox/repos`: create (or reuse) a repository, optionally commit files and protect a branch,
@@ -38,7 +39,7 @@ from sandbox import azure_merges, azure_rest, github_rest
 from sandbox.accounting import RateLimits, Stats
 from sandbox.faults import SECONDARY_MESSAGE, FaultPlan, FaultRule, Faults, parse_plan
 from sandbox.flux import FluxEmulator
-from sandbox.forge import Account, Forge, ForgeError, Kind
+from sandbox.forge import Account, Forge, ForgeError, Kind, Repository
 from sandbox.git_http import is_git_path, run_backend, target
 from sandbox.github_graphql import GraphQL, subset_schema
 from sandbox.github_json import error as github_error
@@ -47,6 +48,9 @@ from sandbox.gitrepo import GitError
 from sandbox.routing import BadRequest, Call, Personality, Reply, Route, Router
 from sandbox.scenario import Scenario, parse_scenario
 from sandbox.specs import Specs
+from sandbox.webhook_api import WebhookApi
+from sandbox.webhook_payloads import azure_payload, github_payload
+from sandbox.webhooks import Hook, Webhooks
 
 log = logging.getLogger("sandbox")
 JSON_TYPE = "application/json; charset=utf-8"
@@ -147,6 +151,7 @@ class SandboxApp:
         faults: FaultPlan | None = None,
         mergeability_delay: float = DEFAULT_DELAY,
         azure_merge_delay: float = azure_merges.DEFAULT_DELAY,
+        webhook_delay_scale: float = 1.0,
     ) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.forge = Forge(root, tokens)
@@ -156,6 +161,8 @@ class SandboxApp:
         self.github.register(self.router)
         self.azure = azure_rest.AzureDevOps(self.forge, azure_merge_delay)
         self.azure.register(self.router)
+        self.webhooks = Webhooks(self.forge, self._webhook_payload, delay_scale=webhook_delay_scale)
+        WebhookApi(self.forge, self.webhooks).register(self.router)
         self.router.add("POST", "/api/graphql", self._graphql, "graphql")
         self.specs = Specs.load(specs, self.router.routes)
         self._subset_schema = subset_schema()
@@ -166,9 +173,15 @@ class SandboxApp:
     def start(self) -> None:
         self.flux.start()
 
+    def _webhook_payload(self, event: str, repo: Repository, subject: Any, hook: Hook) -> dict[str, Any]:
+        if hook.kind == "github":
+            return github_payload(self.forge, event, repo, subject, hook)
+        return azure_payload(self.azure.pull_json(hook.base_url, repo, subject), event, repo, subject)
+
     def close(self) -> None:
         self.flux.stop()
         self.azure.close()
+        self.webhooks.close()
         self.forge.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -439,6 +452,10 @@ class SandboxApp:
                 elif method == "DELETE":
                     self.faults.set(FaultPlan())
                 return JSONResponse(self.faults.plan.model_dump())
+            if what == "deliveries":
+                if method == "DELETE":
+                    self.webhooks.clear()
+                return JSONResponse(self.webhooks.deliveries())
             if what == "violations":
                 if method == "DELETE":
                     self.specs.violations.clear()

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sandbox.gitrepo import SHA, BareRepo, CommitInfo, GitError, Identity, is_branch_name
 
@@ -199,6 +199,14 @@ def check_name(value: str, what: str) -> str:
 
 
 RefListener = Callable[[Repository, str, str | None, str | None], None]
+
+
+class ForgeObserver(Protocol):
+    def status_added(self, repo: Repository, status: Status) -> None: ...
+
+    def pull_closed(self, repo: Repository, pr: PullRequest) -> None: ...
+
+
 AutoCompleter = Callable[[Repository, PullRequest, AutoMerge], None]
 
 
@@ -214,6 +222,8 @@ class Forge:
         self._git: dict[str, BareRepo] = {}
         self._ref_locks: dict[tuple[str, str], threading.Lock] = {}
         self._listeners: list[RefListener] = []
+        # Told of statuses and closed PRs after the change (the webhooks, sandbox/webhooks.py).
+        self.observers: list[ForgeObserver] = []
         self._nodes: dict[str, tuple[str, int]] = {}
         self._mergeable: dict[tuple[str, str, str], bool] = {}
         self._status_ids = 0
@@ -464,6 +474,8 @@ class Forge:
                 self._status_ids, sha, state, context, description, target_url, by, time.time(), genre
             )
             repo.statuses.setdefault(sha, []).append(status)
+        for observer in self.observers:
+            observer.status_added(repo, status)
         self.kick(repo)
         return status
 
@@ -556,6 +568,8 @@ class Forge:
                 pr.closed_by = by if state == "closed" else None
                 if state == "closed":
                     pr.auto_merge = None
+                    for observer in self.observers:
+                        observer.pull_closed(repo, pr)
             pr.updated_at = time.time()
         self.kick(repo)
         return pr
@@ -634,6 +648,8 @@ class Forge:
             if delete_source_branch:
                 git.delete_branch(pr.head_ref, head_sha)
         self.refresh(repo)
+        for observer in self.observers:
+            observer.pull_closed(repo, pr)
         return pr
 
     def _merge_commit(

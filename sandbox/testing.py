@@ -164,6 +164,7 @@ def run_sandbox(
     flux_delay: float = 0.1,
     mergeability_delay: float = 0.2,
     azure_merge_delay: float = 0.2,
+    webhook_delay_scale: float = 1.0,
 ) -> Iterator[Sandbox]:
     """Start forge and Flux emulator on a free loopback port; stop them when the block ends.
 
@@ -171,7 +172,8 @@ def run_sandbox(
     scenario, Flux reports every environment healthy `flux_delay` seconds after each merge. GitHub pull
     requests report their mergeability as unknown for `mergeability_delay` seconds after they or their
     branches move, and Azure DevOps merges and completions take `azure_merge_delay` seconds, as on the
-    services (short here; `promoter sandbox` uses the services' few seconds).
+    services (short here; `promoter sandbox` uses the services' few seconds). Azure DevOps' webhook retry
+    delays are scaled by `webhook_delay_scale`.
     """
     if scenario is None:
         chosen = Scenario(default=Default(delay=flux_delay))
@@ -185,6 +187,7 @@ def run_sandbox(
         rate_limit=rate_limit,
         mergeability_delay=mergeability_delay,
         azure_merge_delay=azure_merge_delay,
+        webhook_delay_scale=webhook_delay_scale,
     )
     sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
