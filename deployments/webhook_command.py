@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import socket
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,9 +54,20 @@ def banner(url: str, enabled: Mapping[Sender, Auth], forges: Sequence[str] = ())
         lines.append(f"  {sender:<13} POST {url}{path}  ({how})")
     for forge in forges:  # "github (how it proves itself)"
         name, _, how = forge.partition(" ")
-        lines.append(f"  forge {name:<7} POST {url}/forge/{name}  {how}  (resumes waiting runs)")
+        lines.append(f"  forge {name:<7} POST {url}/forge/{name}  ({how.strip('()')}; resumes waiting runs)")
     lines.append("Ctrl-C stops it.")
     return "\n".join(lines)
+
+
+def _log_to_stdout() -> None:
+    """The receiver's own lines (`promoter.*`) at INFO on stdout. Not `logging.basicConfig`: importing
+    Prefect has configured the root logger already, which makes basicConfig do nothing."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    ours = logging.getLogger("promoter")
+    ours.addHandler(handler)
+    ours.setLevel(logging.INFO)
+    ours.propagate = False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from deployments.prefect_api import require_api_url
     from deployments.webhook import PrefectEmitter, create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _log_to_stdout()
     host = loopback(args.host, "put a reverse proxy in front instead")
     if not 0 <= args.port <= 65535:
         raise PromoterError(f"--port {args.port} is out of range 0-65535")

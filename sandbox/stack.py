@@ -127,6 +127,8 @@ def promoter_stack(
     tokens: dict[str, str] | None = None,
     workers: int = 0,
     settings: Mapping[str, str] | None = None,
+    forge_hooks: bool = True,
+    azure_merge_delay: float = 0.2,
 ) -> Iterator[Stack]:
     """Start the stack under `root`; stop all of it when the block ends, whatever happened inside.
 
@@ -135,7 +137,9 @@ def promoter_stack(
     `workers` > 0 replaces `promoter serve` with the work-pool set-up of `prefect.yaml`: `prefect work-pool
     create`, `prefect deploy --all`, then that many process workers (logs `worker-N.log`), each with its
     own cache directory and `--limit limit`. `settings` are extra environment variables for the promoter's
-    processes (e.g. a Prefect setting).
+    processes (e.g. a Prefect setting). With `forge_hooks`, the GitOps repository's forge sends its
+    webhooks (GitHub `status` and `pull_request`, Azure DevOps `git.pullrequest.merged|updated`) to the
+    receiver's `/forge/<kind>`, subscribed through the forge's API as a platform team would.
     """
     root.mkdir(parents=True, exist_ok=True)
     logs = root / "logs"
@@ -147,7 +151,13 @@ def promoter_stack(
         if prefect is not None:  # a shared server: leave no trigger behind to start runs for a dead stack
             stack.callback(_forget_deployments, server.api_url)
         sandbox = stack.enter_context(
-            run_sandbox(root / "sandbox", seed_demo=True, scenario=scenario, tokens=tokens)
+            run_sandbox(
+                root / "sandbox",
+                seed_demo=True,
+                scenario=scenario,
+                tokens=tokens,
+                azure_merge_delay=azure_merge_delay,
+            )
         )
         repo = (
             sandbox.forge.repo("github", "acme", "gitops")
@@ -164,6 +174,7 @@ def promoter_stack(
             "PROMOTER_CACHE_DIR": str(root / "cache"),
             "PROMOTER_POLL_INTERVAL": str(poll_interval),
             "PROMOTER_WEBHOOK_GENERIC_SECRET": secret,
+            **(_forge_hook_settings(secret) if forge_hooks else {}),
             **(settings or {}),
         }
         serve = [
@@ -184,8 +195,51 @@ def promoter_stack(
             stack.enter_context(_process(serve, environment, logs / "serve.log"))
         webhook = stack.enter_context(_process(["webhook", "--port", "0"], environment, logs / "webhook.log"))
         webhook_url = _wait_line(logs / "webhook.log", "promoter webhook serving ", webhook).split()[3]
+        if forge_hooks:
+            _subscribe(sandbox, repo, f"{webhook_url}/forge/{kind}", secret)
         _wait_deployment(server.api_url, logs / ("deploy.log" if workers else "serve.log"))
         yield Stack(server, sandbox, repo, webhook_url, secret, logs, environment)
+
+
+def _forge_hook_settings(secret: str) -> dict[str, str]:
+    return {
+        "PROMOTER_WEBHOOK_FORGE_GITHUB_SECRET": secret,
+        "PROMOTER_WEBHOOK_FORGE_AZURE_USERNAME": "sandbox-hooks",
+        "PROMOTER_WEBHOOK_FORGE_AZURE_PASSWORD": secret,
+    }
+
+
+def _subscribe(sandbox: Sandbox, repo: Repository, url: str, secret: str) -> None:
+    """Subscribe the receiver to the repository's webhooks through the forge's own API."""
+    auth = {"Authorization": f"token {sandbox.human_token}"}
+    if repo.kind == "github":
+        body: dict[str, Any] = {
+            "name": "web",
+            "events": ["status", "pull_request"],
+            "config": {"url": url, "content_type": "json", "secret": secret},
+        }
+        answer = httpx.post(
+            f"{sandbox.github_api}/repos/{repo.owner}/{repo.name}/hooks", json=body, headers=auth
+        )
+        answer.raise_for_status()
+        return
+    for event in ("git.pullrequest.merged", "git.pullrequest.updated"):
+        body = {
+            "publisherId": "tfs",
+            "eventType": event,
+            "resourceVersion": "1.0",
+            "consumerId": "webHooks",
+            "consumerActionId": "httpRequest",
+            "publisherInputs": {"repository": repo.uuid, "projectId": repo.project_uuid},
+            "consumerInputs": {"url": url, "basicAuthUsername": "sandbox-hooks", "basicAuthPassword": secret},
+        }
+        answer = httpx.post(
+            f"{sandbox.url}/{repo.owner}/_apis/hooks/subscriptions",
+            params={"api-version": "7.1"},
+            json=body,
+            auth=("", sandbox.human_token),
+        )
+        answer.raise_for_status()
 
 
 def _forget_deployments(api_url: str) -> None:
