@@ -12,7 +12,8 @@ For each backend in turn (PostgreSQL, then SQLite for comparison) starts everyth
 - the work-pool set-up documented in `prefect.yaml` and docs/scale-out.md, run as documented: `prefect
   work-pool create promoter --type process`, `prefect deploy --all` from the project directory (the
   `promote-release` deployment with its `registry.image.pushed` trigger, and the sweeper), then W
-  `prefect worker start --pool promoter` processes (default 2), each `--limit L` (default 5: both backends
+  `promoter worker --pool promoter` processes (default 2; `--cold-workers`: `prefect worker start`, a new
+  interpreter per run), each `--limit L` (default 5: both backends
   get the same load; SQLite said "database is locked" under more) and its own clone cache.
 
 Then adds N apps (default 100) to `acme/gitops` with every environment `auto: true`, so a run completes
@@ -389,6 +390,7 @@ def run_backend(backend: str, args: argparse.Namespace, root: Path, bin_dir: Pat
                 prefect=server,
                 limit=args.limit,
                 workers=args.workers,
+                warm_workers=not args.cold_workers,
             )
         )
         stack.sandbox.create_repo("acme/gitops", files=files)
@@ -450,6 +452,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="process workers on the pool (default 2)")
     parser.add_argument("--limit", type=int, default=5, help="runs at once per worker (default 5)")
     parser.add_argument(
+        "--cold-workers",
+        action="store_true",
+        help="`prefect worker start` instead of `promoter worker`: each run a new interpreter",
+    )
+    parser.add_argument(
         "--backends", default=",".join(BACKENDS), help="comma-separated, in order (default postgresql,sqlite)"
     )
     parser.add_argument("--interval", type=float, default=0.0, help="seconds between deliveries (default 0)")
@@ -486,7 +493,8 @@ def main() -> int:
     print(
         f"\n{args.apps} releases of {args.apps} apps (one each), sent "
         + (f"{args.interval:g} s apart" if args.interval else "at once")
-        + f"; {args.workers} process workers x --limit {args.limit}; dev -> qa -> prod, all auto;"
+        + f"; {args.workers} {'prefect' if args.cold_workers else 'promoter'} workers x --limit {args.limit};"
+        + " dev -> qa -> prod, all auto;"
         f" Flux delay {args.flux_delay:g} s\n"
     )
     print(table(outcomes))

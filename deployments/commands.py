@@ -33,6 +33,47 @@ def add_serve(commands: Any) -> None:
     parser.set_defaults(handler=_lazy("deployments.serve"))
 
 
+def add_worker(commands: Any) -> None:
+    parser = commands.add_parser(
+        "worker",
+        help="a Prefect process worker on a work pool that starts each promoter run as a warm fork",
+        description="Poll a process work pool (e.g. the `promoter` pool prefect.yaml deploys to) like "
+        "`prefect worker start`, but start each run of the promoter's flows as a fork of a process that "
+        "imported them once; see docs/scale-out.md.",
+    )
+    parser.add_argument("--pool", required=True, type=_worker_name, help="the work pool, e.g. promoter")
+    parser.add_argument(
+        "--limit", type=_count, default=None, help="at most this many runs at once in this worker"
+    )
+    parser.add_argument(
+        "--name", type=_worker_name, default=None, help="the worker's name in the pool (default: random)"
+    )
+    parser.add_argument(
+        "--watch-seconds",
+        type=_positive,
+        default=10.0,
+        help="how often suspended merge and Flux waits are checked, for forges without webhooks (default 10)",
+    )
+    parser.set_defaults(handler=_lazy("deployments.worker"))
+
+
+def _worker_name(text: str) -> str:
+    """Prefect refuses '/' and '%' in worker names and URL-quotes pool names; say so before connecting."""
+    if not text.strip() or "/" in text or "%" in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a name: give a non-empty name without '/' or '%'")
+    return text
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of runs, 1 or more")
+    return value
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)

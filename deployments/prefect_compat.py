@@ -13,6 +13,7 @@ take effect, serve says so loudly and Prefect's own behaviour is kept (slower, n
 | `rebuild_run_contexts` | `model_rebuild(_types_namespace=...)`, `prefect._internal.result_records` | the run-context models are built once (~0.06 s) | rebuilt in each run |
 | `LAZY_IMPORTS` | `prefect._internal.observers`, `prefect._internal.states` | imported once (~0.1 s) | imported in each run |
 | `poll_now` | `Runner._get_and_submit_flow_runs` | a run starts on the server's Scheduled event | the runner's poll |
+| `run_in_fork` | `prefect.runner._flow_run_executor.FlowRunExecutorContext`, `prefect.runner._starter_direct.DirectSubprocessStarter` | `promoter worker` starts a work-pool run as a fork, as `serve` does | the process worker's own start (a fresh interpreter) |
 """
 
 from __future__ import annotations
@@ -22,15 +23,22 @@ import importlib
 import inspect
 import multiprocessing
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import wraps
 from types import ModuleType, SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prefect import flow_engine
+import anyio
+import anyio.abc
+from prefect import Flow, flow_engine
 from prefect.context import FlowRunContext
 from prefect.logging import get_logger
 from prefect.runner import Runner
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 logger = get_logger("promoter.prefect_compat")
 FORKED = "__promoter_forked__"
@@ -42,12 +50,20 @@ LAZY_IMPORTS = [
     "prefect.task_engine",
     "prefect.utilities.visualization",
 ]
+# Environment for the forks started in this context (a work-pool run's job variables); see `run_in_fork`.
+_RUN_ENV: ContextVar[dict[str, str | None]] = ContextVar("promoter_run_env")
 
 
 def _starter() -> ModuleType:
     from prefect.runner import _starter_direct
 
     return _starter_direct
+
+
+def _executor() -> ModuleType:
+    from prefect.runner import _flow_run_executor
+
+    return _flow_run_executor
 
 
 def _ssl_users() -> list[ModuleType]:
@@ -98,7 +114,32 @@ def check() -> list[str]:
         problems.append(
             "poll_now: Runner._get_and_submit_flow_runs is gone; runs start at the runner's next poll"
         )
+    problems.extend(_check_run_in_fork(starter))
     return problems
+
+
+def _check_run_in_fork(starter: ModuleType | None) -> list[str]:
+    try:
+        context = getattr(_executor(), "FlowRunExecutorContext", None)
+    except ImportError:
+        context = None
+    direct = getattr(starter, "DirectSubprocessStarter", None)
+    wanted = {"flow", "deployment_name", "control_channel"}
+    if (
+        context is None
+        or direct is None
+        or "control_channel = " not in _source(context.__aenter__)
+        or not {"starter", "resolve_flow", "propose_submitting"}
+        <= set(inspect.signature(context.create_executor).parameters)
+        or not wanted <= set(inspect.signature(direct).parameters)
+        or "run_flow_in_subprocess(" not in _source(direct.start)
+    ):
+        return [
+            "run_in_fork: prefect.runner._flow_run_executor.FlowRunExecutorContext or "
+            "prefect.runner._starter_direct.DirectSubprocessStarter changed; `promoter worker` starts "
+            "each run as a fresh interpreter"
+        ]
+    return []
 
 
 def warn_about(problems: list[str]) -> None:
@@ -133,9 +174,10 @@ def fork_runs(preload: list[str]) -> bool:
 
     @wraps(original)
     def run_flow_in_fork(*args: Any, **kwargs: Any) -> Any:
+        kwargs["env"] = {**_RUN_ENV.get({}), **(kwargs.get("env") or {})}
         process = original(*args, **kwargs)
         flow_run = kwargs.get("flow_run")
-        get_logger("promoter.serve").info(
+        get_logger("promoter.fork").info(
             "flow run %s started in process %s", getattr(flow_run, "id", "?"), process.pid
         )
         return process
@@ -215,3 +257,64 @@ def poll_now(runner: Runner) -> Callable[[], Awaitable[None]] | None:
     """The runner's "poll for scheduled runs now", or None where this Prefect has no such method."""
     method = getattr(runner, "_get_and_submit_flow_runs", None)
     return method if inspect.iscoroutinefunction(method) else None
+
+
+# -- run_in_fork --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _run_env(env: dict[str, str | None]) -> Iterator[None]:
+    token = _RUN_ENV.set(env)
+    try:
+        yield
+    finally:
+        _RUN_ENV.reset(token)
+
+
+async def run_in_fork(
+    flow_run: FlowRun,
+    flow: Flow[..., Any],
+    *,
+    deployment_name: str | None,
+    env: dict[str, str | None],
+    task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> tuple[int | None, int | None]:
+    """Execute one work-pool run as a fork of the warm server (`fork_runs` must be in place): the fork's
+    pid and exit code.
+
+    The same lifecycle Prefect's process worker gives a run (its executor context: cancellation observer,
+    control channel, crash reporting), with the runner's direct starter in place of `python -m
+    prefect.engine`, so the start goes through the patched `run_flow_in_subprocess`. `env` (the job
+    configuration's environment) reaches the fork as it would reach a new interpreter. The worker has
+    already proposed Pending and Submitting, so the executor does not.
+    """
+    starter_module, executor_module = _starter(), _executor()
+
+    async def resolve_flow(_: FlowRun) -> Flow[..., Any]:
+        return flow
+
+    async with executor_module.FlowRunExecutorContext() as context:
+        starter = starter_module.DirectSubprocessStarter(
+            flow=flow, deployment_name=deployment_name, control_channel=context.control_channel
+        )
+        executor = context.create_executor(
+            flow_run, starter, resolve_flow=resolve_flow, propose_submitting=False
+        )
+        started = _PidOf(task_status)
+        with _run_env(env):
+            result = await executor.submit(task_status=started)
+    if started.pid is None:  # cancelled or refused before it started: no infrastructure to report
+        task_status.started(0)
+    return started.pid, None if result is None else result.status_code
+
+
+class _PidOf:
+    """The executor reports the started process's handle; the worker wants its pid."""
+
+    def __init__(self, outer: anyio.abc.TaskStatus[int]) -> None:
+        self.outer = outer
+        self.pid: int | None = None
+
+    def started(self, handle: Any = None) -> None:
+        self.pid = handle.pid
+        self.outer.started(handle.pid)

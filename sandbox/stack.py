@@ -4,7 +4,8 @@ A Prefect server, the sandbox forge with its Flux emulator and the seeded `acme/
 two deployments served by `promoter serve`, and the registry webhook receiver (`promoter webhook`). The
 demo, the end-to-end tests and the benchmarks use it; each part is the real program, in its own process
 where it is one in production. With `workers=N` the deployments run as teams that scale out run them:
-deployed from `prefect.yaml` to a process work pool and executed by N `prefect worker start` processes.
+deployed from `prefect.yaml` to a process work pool and executed by N `promoter worker` processes (or,
+with `warm_workers=False`, Prefect's own `prefect worker start`, which starts each run cold).
 """
 
 from __future__ import annotations
@@ -100,12 +101,16 @@ class Stack:
         return f"{self.prefect.ui_url}/runs/flow-run/{run['id']}"
 
     def flow_run_processes(self) -> dict[int, str]:
-        """pid -> flow run id of every run process `promoter serve` started, from its log."""
+        """pid -> flow run id of every run process forked by `promoter serve` or `promoter worker`, from
+        their logs."""
         found: dict[int, str] = {}
-        for line in (self.logs / "serve.log").read_text(errors="replace").splitlines():
-            head, sep, pid = line.partition(" started in process ")
-            if sep and " flow run " in head and pid.strip().isdigit():
-                found[int(pid)] = head.rsplit(" flow run ", 1)[1].strip()
+        for log in [self.logs / "serve.log", *sorted(self.logs.glob("worker-*.log"))]:
+            if not log.exists():
+                continue
+            for line in log.read_text(errors="replace").splitlines():
+                head, sep, pid = line.partition(" started in process ")
+                if sep and " flow run " in head and pid.strip().isdigit():
+                    found[int(pid)] = head.rsplit(" flow run ", 1)[1].strip()
         return found
 
     def flow_run_pids(self, run_id: str) -> list[int]:
@@ -126,6 +131,7 @@ def promoter_stack(
     limit: int | None = None,
     tokens: dict[str, str] | None = None,
     workers: int = 0,
+    warm_workers: bool = True,
     settings: Mapping[str, str] | None = None,
     forge_hooks: bool = True,
     azure_merge_delay: float = 0.2,
@@ -135,8 +141,9 @@ def promoter_stack(
     `tokens` (token -> login) replaces the sandbox's well-known ones; the `promoter-bot` login's token is
     the one the promoter uses, so a test can give it a recognisable value and look for it afterwards.
     `workers` > 0 replaces `promoter serve` with the work-pool set-up of `prefect.yaml`: `prefect work-pool
-    create`, `prefect deploy --all`, then that many process workers (logs `worker-N.log`), each with its
-    own cache directory and `--limit limit`. `settings` are extra environment variables for the promoter's
+    create`, `prefect deploy --all`, then that many workers (logs `worker-N.log`), each with its own cache
+    directory and `--limit limit`: `promoter worker`, or `prefect worker start` with `warm_workers=False`
+    (a benchmark that compares the two). `settings` are extra environment variables for the promoter's
     processes (e.g. a Prefect setting). With `forge_hooks`, the GitOps repository's forge sends its
     webhooks (GitHub `status` and `pull_request`, Azure DevOps `git.pullrequest.merged|updated`) to the
     receiver's `/forge/<kind>`, subscribed through the forge's API as a platform team would.
@@ -186,9 +193,11 @@ def promoter_stack(
             *(["--limit", str(limit)] if limit else []),
         ]
         if workers:  # the commands of prefect.yaml's header; workers start while `prefect deploy` runs
-            _prefect(["work-pool", "create", POOL, "--type", "process"], environment, logs / "deploy.log")
+            create = ["work-pool", "create", POOL, "--type", "process", "--overwrite"]
+            _prefect(create, environment, logs / "deploy.log")
             for index in range(workers):
-                stack.enter_context(_worker(index, root, environment, logs, limit))
+                watch = watch_seconds if warm_workers else None
+                stack.enter_context(_worker(index, root, environment, logs, limit, watch))
             _prefect(["--no-prompt", "deploy", "--all"], environment, logs / "deploy.log")
             _wait_workers(server.api_url, workers, logs)
         else:
@@ -271,18 +280,28 @@ def _prefect(args: list[str], environment: dict[str, str], log: Path) -> None:
 
 @contextmanager
 def _worker(
-    index: int, root: Path, environment: dict[str, str], logs: Path, limit: int | None
+    index: int,
+    root: Path,
+    environment: dict[str, str],
+    logs: Path,
+    limit: int | None,
+    watch_seconds: float | None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """One process worker: its own clone cache (workers share nothing but the forge and the API)."""
+    """One worker: its own clone cache (workers share nothing but the forge and the API). With
+    `watch_seconds` it is `promoter worker` (its wait watcher at that interval), else `prefect worker`."""
     env = {
         **environment,
         "PROMOTER_CACHE_DIR": str(root / f"cache-worker-{index}"),
         "PROMOTER_CHECKOUT": str(PROJECT),  # prefect.yaml's pull step: where the flow code is
         "PREFECT_WORKER_QUERY_SECONDS": "1",  # default 10 s: a run would wait that long to start
     }
-    args = ["worker", "start", "--pool", POOL, "--type", "process", "--name", f"worker-{index}"]
+    if watch_seconds is not None:
+        args = ["worker", "--pool", POOL, "--name", f"worker-{index}", "--watch-seconds", str(watch_seconds)]
+    else:
+        args = ["worker", "start", "--pool", POOL, "--type", "process", "--name", f"worker-{index}"]
     args += ["--limit", str(limit)] if limit else []
-    with _process(args, env, logs / f"worker-{index}.log", module="prefect") as process:
+    module = "prefect" if watch_seconds is None else "promoter.cli"
+    with _process(args, env, logs / f"worker-{index}.log", module=module) as process:
         yield process
 
 

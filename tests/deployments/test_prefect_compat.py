@@ -3,6 +3,7 @@ and skipped (Prefect's own behaviour kept) rather than silently turning the patc
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -75,3 +76,53 @@ def test_a_problem_is_a_loud_warning_naming_the_upgrade_guide(caplog: pytest.Log
     with caplog.at_level("WARNING", logger="promoter.prefect_compat"):
         prefect_compat.warn_about(["poll_now: gone"])
     assert "poll_now: gone" in caplog.text and "docs/prefect-upgrade.md" in caplog.text
+
+
+def test_a_moved_executor_or_direct_starter_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.runner import _starter_direct
+
+    monkeypatch.delattr(_starter_direct, "DirectSubprocessStarter")
+    assert any(p.startswith("run_in_fork:") for p in prefect_compat.check())
+
+
+def test_run_in_fork_runs_a_flow_run_in_a_fork_with_the_jobs_environment(
+    prefect_api: object, tmp_path: Path
+) -> None:
+    code = """
+        import asyncio, os, sys
+        from prefect import flow, get_client
+        from deployments import prefect_compat
+
+        @flow
+        def report(path: str) -> None:
+            with open(path, "w") as out:
+                out.write(f"{os.environ.get('PROMOTER_JOB_SETTING')} {os.getppid()}")
+
+        async def main() -> None:
+            assert prefect_compat.fork_runs(["json"])
+            async with get_client() as client:
+                run = await client.create_flow_run(report, parameters={"path": sys.argv[1]})
+            pid, status = await prefect_compat.run_in_fork(
+                run, report, deployment_name=None, env={"PROMOTER_JOB_SETTING": "from-the-job"}
+            )
+            async with get_client() as client:
+                state = (await client.read_flow_run(run.id)).state
+            print(pid, status, state.type.value, os.getpid())
+
+        asyncio.run(main())
+    """
+    out = tmp_path / "out.txt"
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),  # the session server's client settings
+    )
+    assert result.returncode == 0, result.stderr
+    pid, status, state, parent = result.stdout.split()[-4:]
+    assert (status, state) == ("0", "COMPLETED")
+    setting, fork_parent = out.read_text().split()
+    assert setting == "from-the-job"
+    assert int(pid) != int(parent) and int(fork_parent) != int(parent)  # a child of the fork server
