@@ -60,6 +60,9 @@ DEFAULT_LOOKBACK_SECONDS = 3600.0
 MAX_RETRIES = 3  # runs for one push that crashed at submission before the reconciler gives up on it
 DUPLICATE = "Duplicate"  # the state name of a run that stood down for an earlier one
 PAGE = 200
+EVENTS_PAGE = (
+    50  # the most the server's /events/filter answers per page (the client's default, 100, is refused)
+)
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,7 @@ def _pushes(client: SyncPrefectClient, since: datetime.datetime, until: datetime
             event=EventNameFilter(name=[REGISTRY_EVENT]),
             resource=EventResourceFilter(id_prefix=[REGISTRY_RESOURCE.removesuffix("*")]),
         ),
-        limit=PAGE,
+        limit=EVENTS_PAGE,
     )
     while True:
         yield from (Push.of(event) for event in page.events)
