@@ -16,6 +16,7 @@ import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.deployments.runner import RunnerDeployment
 from prefect.events import emit_event
 from prefect.events.filters import EventFilter, EventIDFilter, EventNameFilter
 from prefect.events.schemas.events import ReceivedEvent
@@ -51,7 +52,9 @@ def _deploy(triggers: bool) -> str:
     options["name"] = f"reconcile-{uuid.uuid4().hex[:8]}"
     if not triggers:
         options.pop("triggers")
-    promote_release.to_deployment(**options).apply()
+    deployment = promote_release.to_deployment(**options)
+    assert isinstance(deployment, RunnerDeployment)  # called from sync code: not a coroutine
+    deployment.apply()
     return f"promote-release/{options['name']}"
 
 

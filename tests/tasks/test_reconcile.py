@@ -45,12 +45,14 @@ def test_the_reconciler_passes_what_the_trigger_templates() -> None:
 
 
 def test_a_push_reads_as_the_trigger_renders_it_a_missing_digest_is_empty() -> None:
-    event = ReceivedEvent(
-        event="registry.image.pushed",
-        resource=registry_resource("ghcr.io/acme/podinfo", "1.2.3", None),
-        id=uuid.uuid4(),
-        occurred=T0,
-        received=T0,
+    event = ReceivedEvent.model_validate(
+        {
+            "event": "registry.image.pushed",
+            "resource": registry_resource("ghcr.io/acme/podinfo", "1.2.3", None),
+            "id": uuid.uuid4(),
+            "occurred": T0,
+            "received": T0,
+        }
     )
     assert Push.of(event).parameters() == {
         "image": "ghcr.io/acme/podinfo",
