@@ -28,6 +28,12 @@ def add_serve(commands: Any) -> None:
         help="how often suspended merge and Flux waits are checked, for forges without webhooks (default 10)",
     )
     parser.add_argument(
+        "--reconcile-seconds",
+        type=_positive,
+        default=30.0,
+        help="how often pushes whose trigger started no run are looked for and started (default 30)",
+    )
+    parser.add_argument(
         "--limit", type=int, default=None, help="at most this many runs at once in this process"
     )
     parser.set_defaults(handler=_lazy("deployments.serve"))

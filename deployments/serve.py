@@ -1,7 +1,8 @@
 """Serve the promoter's deployments from one process: `promoter serve`.
 
 `promote-release` starts on every `registry.image.pushed` event (the webhook receiver emits them), with
-its parameters templated from the event; `approval-sweeper` runs on a schedule. `prefect.yaml` declares
+its parameters templated from the event (a reconciler beside the runner starts the run of any push whose
+trigger failed, tasks/reconcile.py); `approval-sweeper` runs on a schedule. `prefect.yaml` declares
 the same two deployments for a work pool, for teams that run Prefect workers instead.
 """
 
@@ -26,6 +27,7 @@ from deployments.prefect_api import require_api_url
 from flows.promotion import promote_release
 from flows.sweeper import approval_sweeper
 from tasks.contracts import REGISTRY_EVENT, REGISTRY_RESOURCE, TRIGGER_PARAMETERS
+from tasks.reconcile import DEFAULT_INTERVAL, reconcile_forever
 from tasks.wait_watch import watch_waits
 
 # What the fork server imports once, before it forks any run (see prefect_compat.fork_runs).
@@ -70,14 +72,17 @@ def run(args: argparse.Namespace) -> int:
     runner = Runner(name="promoter", limit=args.limit, pause_on_shutdown=True)
     ids = [cast(UUID, runner.add_flow(flow, **options)) for flow, options in deployments(args.sweep_seconds)]
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(runner, ids, args.watch_seconds))
+        asyncio.run(_serve(runner, ids, args.watch_seconds, args.reconcile_seconds))
     return 0
 
 
-async def _serve(runner: Runner, ids: list[UUID], watch_seconds: float) -> None:
+async def _serve(
+    runner: Runner, ids: list[UUID], watch_seconds: float, reconcile_seconds: float = DEFAULT_INTERVAL
+) -> None:
     beside = [
         asyncio.create_task(wake_on_scheduled(runner, ids)),
         asyncio.create_task(watch_waits(watch_seconds)),
+        asyncio.create_task(reconcile_forever(reconcile_seconds)),
     ]
     try:
         await runner.start()

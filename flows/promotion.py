@@ -39,16 +39,24 @@ from promoter.release import Release
 from promoter.stages import AlreadyRuns, ClosedUnmerged, Merged, OpenedPR, Pending, StillOpen
 from tasks.approval import approval_request, record_decision
 from tasks.common import AppRef
-from tasks.contracts import ApprovalInput, commit_wait_tag, flux_wait_tag, merge_wait_tag, run_tags
+from tasks.contracts import (
+    PROMOTE_DEPLOYMENT,
+    ApprovalInput,
+    commit_wait_tag,
+    flux_wait_tag,
+    merge_wait_tag,
+    run_tags,
+)
 from tasks.flux_health import wait_for_flux
 from tasks.pull_request import open_pr, read_pr_state, wait_merged
+from tasks.reconcile import stand_down
 from tasks.report import StageRecord, announce, prefect_key, publish_report
 from tasks.resolve import resolve_release
 from tasks.run_log import quiet_task_completions
 from tasks.supersede import start_release, supersede_older_runs
 
 quiet_task_completions()  # the Logs tab tells the stages, not each task's completion
-DEPLOYMENT = "promote-release/promote-release"
+DEPLOYMENT = PROMOTE_DEPLOYMENT
 MERGE_TIMEOUT = 1800.0
 
 
@@ -62,12 +70,20 @@ def promote_release(
     gitops_url: str | None = None,
     provider: str | None = None,
     approval_timeout_hours: float = 168.0,
+    event_id: str | None = None,
 ) -> State[Any]:
     """Carry `image:tag` through every environment of the apps it feeds (one run per app).
 
     `gitops_url` and `provider` default to the worker's `PROMOTER_GITOPS_URL` and `PROMOTER_PROVIDER`.
+    `event_id` is the `registry.image.pushed` event the run is for (the trigger and the reconciler set
+    it): when the trigger and the reconciler both started a run for it, the later one stands down.
     """
     logger = get_run_logger()
+    if event_id is not None:
+        run = get_run_context().flow_run  # type: ignore[union-attr]
+        duplicate = stand_down(run, event_id) if run is not None else None
+        if duplicate is not None:
+            return duplicate
     release = Release.of(image, tag, digest)
     target = Target.of({"gitops_url": gitops_url, "provider": provider})
     resolved = resolve_release(target, release.image, AppRef(group=group, app=app) if group and app else None)

@@ -1,7 +1,8 @@
 """approval-sweeper: resume suspended promotions whose PR a person merged (or closed) in the forge.
 
 Each sweep also makes one pass of the wait watcher (`tasks.wait_watch`), so merge and Flux waits of runs
-executed by Prefect workers are resumed too (`promoter serve` watches them more often by itself).
+executed by Prefect workers are resumed too (`promoter serve` watches them more often by itself), and
+one pass of the reconciler (`tasks.reconcile`), so a push whose trigger failed still gets its run.
 
 A suspended run holds no process, so nothing inside it can notice a merge; this scheduled flow looks at
 each run waiting for approval (tagged `pr:<number>`) and resumes it with the forge's record: approved by
@@ -25,6 +26,7 @@ from prefect.flow_runs import resume_flow_run
 from promoter.promotion import Target
 from tasks.contracts import RUN_TAG, ApprovalInput, awaited_pr
 from tasks.pull_request import read_pr_state
+from tasks.reconcile import reconcile
 from tasks.wait_watch import WaitWatcher
 
 
@@ -70,4 +72,5 @@ def approval_sweeper() -> int:
         resumed += len(watcher.sweep())
     finally:
         watcher.close()
+    reconcile()
     return resumed

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -120,13 +120,29 @@ def awaited_pr(tags: Iterable[str]) -> int | None:
 
 REGISTRY_EVENT = "registry.image.pushed"
 REGISTRY_RESOURCE = "registry.image.*"
+PROMOTE_DEPLOYMENT = "promote-release/promote-release"
+# What the reconciler emits when it starts the run a push's trigger did not (tasks/reconcile.py).
+TRIGGER_RECOVERED = "promoter.trigger.recovered"
 IMAGE, TAG, DIGEST = "promoter.image", "promoter.tag", "promoter.digest"
 # The promote-release deployment's parameters, templated from the event (served and in prefect.yaml).
 TRIGGER_PARAMETERS = {
     "image": f"{{{{ event.resource['{IMAGE}'] }}}}",
     "tag": f"{{{{ event.resource['{TAG}'] }}}}",
     "digest": f"{{{{ event.resource['{DIGEST}'] }}}}",
+    # Rendered as the event's UUID in text: the run says which push it is for (tasks/reconcile.py).
+    "event_id": "{{ event.id | string }}",
 }
+
+
+def push_parameters(resource: Mapping[str, str], event_id: str) -> dict[str, str]:
+    """What `TRIGGER_PARAMETERS` renders for an event with these resource labels (a missing label renders
+    as ""), for the reconciler to start the same run the trigger would have."""
+    return {
+        "image": resource.get(IMAGE, ""),
+        "tag": resource.get(TAG, ""),
+        "digest": resource.get(DIGEST, ""),
+        "event_id": event_id,
+    }
 
 
 def registry_resource(image: str, tag: str, digest: str | None) -> dict[str, str]:
