@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+SQLITE_SETTINGS: dict[str, str] = {
+    "PREFECT_CLIENT_MAX_RETRIES": "8",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "200",
+    "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_FOREMAN_ENABLED": "false",
+}
+SQLITE_CLIENT_SETTINGS: dict[str, str] = {"PREFECT_CLIENT_MAX_RETRIES": "8"}
 
 
 def client_environment(api_url: str, home: Path) -> dict[str, str]:
@@ -59,11 +68,12 @@ def prefect_server(
     database_url: str | None = None,
     log: Path | None = None,
     startup_timeout: float = 90.0,
+    environment: Mapping[str, str] | None = None,
 ) -> Iterator[PrefectServer]:
     """Start `prefect server start` on 127.0.0.1, wait until healthy, stop it (and its children) at the end.
 
     `startup_timeout` covers the database migrations of a fresh database: longer on PostgreSQL or a loaded
-    machine."""
+    machine. `environment` adds settings to the server's environment (over os.environ and the defaults)."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     api_url = f"http://127.0.0.1:{port}/api"
@@ -74,6 +84,7 @@ def prefect_server(
         "PREFECT_SERVER_API_PORT": str(port),
         "PREFECT_API_DATABASE_CONNECTION_URL": database_url or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         "PREFECT_UI_API_URL": api_url,
+        **(environment or {}),
     }
     out = open(log or home / "server.log", "ab")  # noqa: SIM115 - closed below, after the process
     process = subprocess.Popen(
