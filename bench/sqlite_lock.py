@@ -16,7 +16,8 @@ configuration: operations that failed after the client's retries, 503 answers th
 trigger created out of N, and what the server logged ("database is locked", retryable errors, "Action
 failed").
 
-    .venv/bin/python bench/sqlite_lock.py [--events N] [--configs default,tuned] [--root DIR]
+    .venv/bin/python bench/sqlite_lock.py [--events N] [--configs default,tuned,retries] [--root DIR]
+    .venv/bin/python bench/sqlite_lock.py --events 100 --configs default,retries,tuned   # docs/sqlite.md
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import prefect.settings
 from prefect.client.base import PrefectHttpxAsyncClient
-from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+from prefect.settings import temporary_settings
 
 from sandbox.prefect_server import SQLITE_CLIENT_SETTINGS, SQLITE_SETTINGS, prefect_server
 
@@ -46,7 +48,9 @@ MEASURE = {"PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true"}  # both: the server lo
 CONFIGS: dict[str, tuple[dict[str, str], dict[str, str]]] = {  # name -> (server env, client env)
     "default": ({}, {}),
     "tuned": (dict(SQLITE_SETTINGS), dict(SQLITE_CLIENT_SETTINGS)),
+    "retries": (dict(SQLITE_CLIENT_SETTINGS), dict(SQLITE_CLIENT_SETTINGS)),  # the client retries alone
 }
+DEFAULT_CONFIGS = ("default", "tuned")
 SETTLE = 20.0
 
 
@@ -164,16 +168,15 @@ async def writer(client: httpx.AsyncClient, deployment: str, index: int, result:
     await call("POST", f"/flow_runs/{run_id}/set_state", {"state": {"type": "COMPLETED"}})
 
 
-async def burst(api_url: str, count: int, result: Result, retries: int) -> None:
-    def seen(response: httpx.Response) -> None:
+async def burst(api_url: str, count: int, result: Result, settings: Mapping[str, str]) -> None:
+    """The writers and the events at once, as Prefect clients configured with `settings`."""
+
+    async def on_response(response: httpx.Response) -> None:
         if response.status_code == 503:
             result.writer_503 += 1
 
-    async def on_response(response: httpx.Response) -> None:
-        seen(response)
-
     limits = httpx.Limits(max_connections=4 * count, max_keepalive_connections=4 * count)
-    with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: retries}):
+    with temporary_settings(updates={getattr(prefect.settings, k): v for k, v in settings.items()}):
         async with PrefectHttpxAsyncClient(
             base_url=api_url, timeout=120, limits=limits, event_hooks={"response": [on_response]}
         ) as client:
@@ -204,9 +207,10 @@ def run_config(name: str, count: int, root: Path) -> Result:
     home = root / name
     log = home / "server.log"
     print(f"[{name}] starting a Prefect server on SQLite under {home} ...", flush=True)
-    with prefect_server(home, log=log, environment={**MEASURE, **server_env}) as server:
-        retries = int(client_env.get("PREFECT_CLIENT_MAX_RETRIES", PREFECT_CLIENT_MAX_RETRIES.value()))
-        asyncio.run(burst(server.api_url, count, result, retries))
+    with prefect_server(
+        home, log=log, environment={**MEASURE, **server_env}, sqlite_settings=False
+    ) as server:
+        asyncio.run(burst(server.api_url, count, result, client_env))
     text = log.read_text(errors="replace")
     result.locked = text.count("database is locked")
     result.retryable = text.count("Encountered retryable exception")
@@ -215,7 +219,7 @@ def run_config(name: str, count: int, root: Path) -> Result:
     return result
 
 
-def table(results: list[Result], configs: Mapping[str, tuple[dict[str, str], dict[str, str]]]) -> str:
+def table(results: list[Result]) -> str:
     head = (
         f"{'config':<8} {'writer ops failed':>18} {'writer 503s':>12} {'trigger runs':>13}"
         f" {'db locked in log':>17} {'server 503s':>12} {'Action failed':>14} {'burst s':>8} {'all runs s':>11}"
@@ -237,10 +241,12 @@ def table(results: list[Result], configs: Mapping[str, tuple[dict[str, str], dic
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--events", type=int, default=100, help="writers and trigger events, each (default 100)"
+        "--events", type=int, default=50, help="writers and trigger events, each (default 50)"
     )
     parser.add_argument(
-        "--configs", default=",".join(CONFIGS), help="comma-separated (default default,tuned)"
+        "--configs",
+        default=",".join(DEFAULT_CONFIGS),
+        help=f"comma-separated, of {', '.join(CONFIGS)} (default {','.join(DEFAULT_CONFIGS)})",
     )
     parser.add_argument("--root", help="keep the servers' databases and logs here (default: a temp dir)")
     args = parser.parse_args()
@@ -254,7 +260,7 @@ def main() -> int:
         f"\n{args.events} writers (create run, labels, Pending, Running, logs, events, Completed) and"
         f" {args.events} trigger events, all at once, per config; a fresh SQLite database each\n"
     )
-    print(table(results, CONFIGS))
+    print(table(results))
     for name in names:
         server_env, client_env = CONFIGS[name]
         if server_env or client_env:
