@@ -12,9 +12,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -24,6 +24,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# Prefect clients: retry a 503 ("database is locked") 8 times, not 5, with wider jitter so that a burst of
+# clients does not retry in lockstep. Set on the server too: the automations' actions (run-deployment)
+# call the API through the same client, in the server process. docs/sqlite.md has the measurements.
+SQLITE_CLIENT_SETTINGS: dict[str, str] = {
+    "PREFECT_CLIENT_MAX_RETRIES": "8",
+    "PREFECT_CLIENT_RETRY_JITTER_FACTOR": "1.0",
+}
+# The server on SQLite: the client retries above, fewer writers beside the API (no late-runs marking, no
+# foreman), and events persisted in batches of 200 rather than 20.
+SQLITE_SETTINGS: dict[str, str] = {
+    **SQLITE_CLIENT_SETTINGS,
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "200",
+    "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_FOREMAN_ENABLED": "false",
+}
 
 
 def client_environment(api_url: str, home: Path) -> dict[str, str]:
@@ -45,10 +62,11 @@ class PrefectServer:
     ui_url: str
     home: Path
     process: subprocess.Popen[bytes]
+    client_settings: dict[str, str] = field(default_factory=dict)  # SQLITE_CLIENT_SETTINGS on SQLite
 
     @property
     def environment(self) -> dict[str, str]:
-        return client_environment(self.api_url, self.home)
+        return {**client_environment(self.api_url, self.home), **self.client_settings}
 
 
 @contextmanager
@@ -59,14 +77,20 @@ def prefect_server(
     database_url: str | None = None,
     log: Path | None = None,
     startup_timeout: float = 90.0,
+    environment: Mapping[str, str] | None = None,
+    sqlite_settings: bool = True,
 ) -> Iterator[PrefectServer]:
     """Start `prefect server start` on 127.0.0.1, wait until healthy, stop it (and its children) at the end.
 
     `startup_timeout` covers the database migrations of a fresh database: longer on PostgreSQL or a loaded
-    machine."""
+    machine. On SQLite (no `database_url`) the server runs with `SQLITE_SETTINGS` and its `environment`
+    (for the processes that talk to it) carries `SQLITE_CLIENT_SETTINGS`, unless `sqlite_settings` is
+    false (Prefect's own defaults, for bench/sqlite_lock.py). `environment` adds settings to the server's
+    environment, over all of those."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     api_url = f"http://127.0.0.1:{port}/api"
+    tuned = database_url is None and sqlite_settings
     env = {
         **os.environ,
         **client_environment(api_url, home),
@@ -74,6 +98,8 @@ def prefect_server(
         "PREFECT_SERVER_API_PORT": str(port),
         "PREFECT_API_DATABASE_CONNECTION_URL": database_url or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         "PREFECT_UI_API_URL": api_url,
+        **(SQLITE_SETTINGS if tuned else {}),
+        **(environment or {}),
     }
     out = open(log or home / "server.log", "ab")  # noqa: SIM115 - closed below, after the process
     process = subprocess.Popen(
@@ -85,7 +111,8 @@ def prefect_server(
     )
     try:
         _wait_healthy(api_url, process, home, startup_timeout)
-        yield PrefectServer(api_url, f"http://127.0.0.1:{port}", home, process)
+        client_settings = dict(SQLITE_CLIENT_SETTINGS) if tuned else {}
+        yield PrefectServer(api_url, f"http://127.0.0.1:{port}", home, process, client_settings)
     finally:
         _stop(process)
         out.close()
