@@ -34,12 +34,13 @@ unit-fast: $(STAMP)
 	$(BIN)/pytest -m "not server and not slow"
 
 # Short versions of the proof benchmarks (push races, forge faults, SIGKILL chaos, scale-out on
-# PostgreSQL and SQLite); each exits non-zero when a guarantee breaks. `make bench` runs the full ones.
+# PostgreSQL and SQLite, a release burst); each exits non-zero when a guarantee breaks. `make bench` runs the full ones.
 proofs: $(STAMP)
 	$(BIN)/python bench/push_race.py --apps 5
 	$(BIN)/python bench/faults.py --apps 3
 	$(BIN)/python bench/chaos.py --kills 2
 	$(BIN)/python bench/scale.py --apps 4 --allow-no-postgres
+	$(BIN)/python bench/burst.py --apps 10 --flux-delay 5 --window 2 --watch-seconds 2 --allow-no-postgres
 
 test: lint typecheck unit proofs
 
@@ -53,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/chaos.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/burst.py --sizes 50,200
 
 constraints: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt
