@@ -54,7 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/chaos.py
 	$(BIN)/python bench/scale.py
-	$(BIN)/python bench/burst.py --sizes 50,200
+	$(BIN)/python bench/burst.py --strict --sizes 50,200
 
 constraints: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt

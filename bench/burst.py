@@ -17,9 +17,9 @@ still alive 5 s into a stretch when every unfinished release was suspended in a 
 (counted / conditional 304s), Prefect server log errors, and the cost per release (CPU seconds of every
 process, peak RSS). `--sizes 50,100,200` repeats the first backend at each size, for the growth table.
 
-Goals (exit status 1 when one is missed): N/N at the gate on every backend, 0 lost, 0 duplicated, p95
-delivery -> dev merged <= 20 s, all at the gate within 3 x flux delay + 90 s, peak RSS <= 2 GB, 0 run
-processes held while every release waits.
+Guarantees (exit status 1 when one breaks): N/N at the gate on every backend, 0 lost, 0 duplicated, 0 run
+processes held while every release waits. Goals (printed; exit status 1 with `--strict`, as `make bench`
+runs it): p95 delivery -> dev merged <= 20 s, all at the gate within 3 x flux delay + 90 s, peak PSS <= 2 GB.
 
     .venv/bin/python bench/burst.py [--apps N] [--flux-delay S] [--window S] [--backends sqlite,postgresql]
                                     [--workers W] [--limit L] [--sizes 50,100,200] [--root DIR]
@@ -80,7 +80,8 @@ class Outcome:
     errors: dict[str, int] = field(default_factory=dict)
     cpu: float = 0.0
 
-    def misses(self) -> list[str]:
+    def broken(self) -> list[str]:
+        """Guarantees: these fail the run whatever the machine's speed."""
         if self.skipped:
             return []
         n, found = self.attempted, []
@@ -88,14 +89,21 @@ class Outcome:
             found.append(f"{self.backend}: {self.at_gate}/{n} at the gate")
         if self.lost or self.duplicated:
             found.append(f"{self.backend}: {self.lost} lost, {self.duplicated} duplicated")
+        if self.held:
+            found.append(f"{self.backend}: {self.held} run processes held while every release waited")
+        return found
+
+    def missed(self) -> list[str]:
+        """Speed and memory goals: reported, and failing only with --strict (a loaded machine is slow)."""
+        if self.skipped:
+            return []
+        found = []
         if not self.to_dev_merged or p95(self.to_dev_merged) > 20:
             found.append(f"{self.backend}: p95 delivery -> dev merged above 20 s")
-        if self.timed_out or self.wall > 3 * self.flux_delay + 90:
+        if self.wall > 3 * self.flux_delay + 90:
             found.append(f"{self.backend}: {self.wall:.0f} s to the gate > 3 x {self.flux_delay:g} + 90 s")
         if self.peak_rss > 2 * GB:
             found.append(f"{self.backend}: peak memory (PSS) {self.peak_rss / GB:.2f} GB > 2 GB")
-        if self.held:
-            found.append(f"{self.backend}: {self.held} run processes held while every release waited")
         return found
 
 
@@ -303,6 +311,7 @@ def main() -> int:
     parser.add_argument("--pg-bin", help="directory of PostgreSQL's initdb and postgres (default: searched)")
     parser.add_argument("--allow-no-postgres", action="store_true", help="skip PostgreSQL when absent (CI)")
     parser.add_argument("--root", help="keep state and logs here (default: a temp dir)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 on a missed speed or memory goal too")
     args = parser.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if unknown := set(backends) - set(BACKENDS):
@@ -338,9 +347,12 @@ def main() -> int:
     for o in outcomes + extra:
         for name, why_ended in list(o.ended.items())[:5]:
             print(f"  {o.backend}: {name} ended {why_ended}")
-    misses = [m for o in outcomes + extra for m in o.misses()]
-    print("\n" + ("goals met" if not misses else "GOALS MISSED:\n  " + "\n  ".join(misses)))
-    return 1 if misses else 0
+    every = outcomes + extra
+    broken = [m for o in every for m in o.broken()]
+    missed = [m for o in every for m in o.missed()]
+    print("\n" + ("guarantees held" if not broken else "GUARANTEES BROKEN:\n  " + "\n  ".join(broken)))
+    print("goals met" if not missed else "goals missed:\n  " + "\n  ".join(missed))
+    return 1 if broken or (args.strict and missed) else 0
 
 
 if __name__ == "__main__":

@@ -201,13 +201,14 @@ async def reconcile_forever(
     interval: float = DEFAULT_INTERVAL,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     lookback_seconds: float = DEFAULT_LOOKBACK_SECONDS,
+    deployment: str = PROMOTE_DEPLOYMENT,
 ) -> None:
     """A pass every `interval` seconds until cancelled; a failing pass is logged and the next one runs."""
     while True:
         try:
-            await asyncio.to_thread(reconcile, grace_seconds, lookback_seconds)
+            await asyncio.to_thread(reconcile, grace_seconds, lookback_seconds, deployment)
         except Exception as error:  # the server is down or busy: the next pass tries again
-            logger.warning("reconciler pass failed (%s); trying again in %.0f s", error, interval)
+            logger.warning("reconciler pass failed (%s); trying again in %g s", error, interval)
         await asyncio.sleep(interval)
 
 

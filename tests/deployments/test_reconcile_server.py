@@ -1,14 +1,19 @@
 """On a real Prefect server: a push whose trigger started no run gets exactly one, however many reconcilers
 look; a run started by hand is not doubled; a later run for a push stands down; the trigger templates the
-event id the reconciler keys on."""
+event id the reconciler keys on; while the server refuses to create runs, the trigger's action fails and the
+reconciler's passes fail, and once it accepts them again the push gets exactly one run."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
@@ -18,15 +23,16 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymen
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments.runner import RunnerDeployment
 from prefect.events import emit_event
-from prefect.events.filters import EventFilter, EventIDFilter, EventNameFilter
+from prefect.events.filters import EventFilter, EventIDFilter, EventNameFilter, EventResourceFilter
 from prefect.events.schemas.events import ReceivedEvent
+from prefect.exceptions import PrefectHTTPStatusError
 from prefect.flow_engine import run_flow
 from prefect.states import Crashed
 
 from deployments.serve import deployments
 from flows.promotion import promote_release
 from tasks.contracts import RUN_TAG, TRIGGER_RECOVERED, push_parameters, registry_resource
-from tasks.reconcile import DUPLICATE, reconcile, stand_down
+from tasks.reconcile import DUPLICATE, reconcile, reconcile_forever, stand_down
 
 if TYPE_CHECKING:
     from sandbox.prefect_server import PrefectServer
@@ -174,20 +180,24 @@ def test_a_run_crashed_at_submission_is_started_again_and_a_late_twin_stands_dow
     assert reconcile(grace_seconds=0, deployment=untriggered) == []
 
 
+def _triggered(name: str) -> tuple[UUID, UUID]:
+    """Deploy with the trigger, wait until the server's trigger service has it; (deployment, automation)."""
+    with get_client(sync_client=True) as client:
+        deployment_id = client.read_deployment_by_name(name).id
+        automations = _until(
+            lambda: client.read_resource_related_automations(f"prefect.deployment.{deployment_id}") or None,
+            "automation",
+        )
+    time.sleep(1.0)  # the server's trigger service loads new automations a moment after they are stored
+    return deployment_id, automations[0].id
+
+
 def test_the_trigger_passes_the_event_id_and_the_reconciler_leaves_its_run_alone(
     prefect_api: PrefectServer,
 ) -> None:
     name = _deploy(triggers=True)
     try:
-        with get_client(sync_client=True) as client:
-            deployment_id = client.read_deployment_by_name(name).id
-            _until(
-                lambda: (
-                    client.read_resource_related_automations(f"prefect.deployment.{deployment_id}") or None
-                ),
-                "automation",
-            )
-        time.sleep(1.0)  # the server's trigger service loads new automations a moment after they are stored
+        _triggered(name)
         tag = f"3.0.0-{uuid.uuid4().hex[:6]}"
         event_id = _push(tag)
 
@@ -203,6 +213,89 @@ def test_the_trigger_passes_the_event_id_and_the_reconciler_leaves_its_run_alone
         }
         assert run.parameters == expected
         _stored(event_id)
+        assert reconcile(grace_seconds=0, deployment=name) == []
+    finally:
+        _forget(name)
+
+
+@contextmanager
+def _refusing_runs(server: PrefectServer, deployment_id: UUID) -> Iterator[None]:
+    """The server refuses to create runs of one deployment, as a locked database refuses every write: an
+    insert trigger on its SQLite database aborts them, until the block ends."""
+    database = sqlite3.connect(server.home / "prefect.db", timeout=30)
+    try:
+        found = database.execute("SELECT count(*) FROM deployment WHERE id = ?", (str(deployment_id),))
+        assert found.fetchone() == (1,), "the server's database stores ids otherwise: fix this fixture"
+        with database:
+            database.execute(
+                "CREATE TRIGGER refuse_runs BEFORE INSERT ON flow_run"
+                f" WHEN NEW.deployment_id = '{deployment_id}'"
+                " BEGIN SELECT RAISE(ABORT, 'run creation refused by the test'); END"
+            )
+        yield
+    finally:
+        with database:
+            database.execute("DROP TRIGGER IF EXISTS refuse_runs")
+        database.close()
+
+
+@contextmanager
+def _reconciling(name: str) -> Iterator[None]:
+    """`promoter serve`'s reconciler loop (a pass every 0.5 s, no grace) in a thread, with the test's settings."""
+    stop = threading.Event()
+
+    async def until_stopped() -> None:
+        loop = asyncio.create_task(reconcile_forever(0.5, grace_seconds=0, deployment=name))
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        loop.cancel()
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(asyncio.run, until_stopped()))
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def test_while_the_server_refuses_run_creation_nothing_is_lost_and_after_it_one_run_starts(
+    prefect_api: PrefectServer,
+) -> None:
+    name = _deploy(triggers=True)
+    try:
+        deployment_id, automation_id = _triggered(name)
+        tag = f"4.0.0-{uuid.uuid4().hex[:6]}"
+        with _reconciling(name):
+            with _refusing_runs(prefect_api, deployment_id):
+                event_id = _push(tag)
+                (event,) = _stored(event_id)
+                # The trigger's action met the refusal, and Prefect does not try it again ...
+                failed = EventFilter(
+                    event=EventNameFilter(name=["prefect.automation.action.failed"]),
+                    resource=EventResourceFilter(id=[f"prefect.automation.{automation_id}"]),
+                )
+
+                def action_failed() -> list[ReceivedEvent] | None:
+                    with get_client(sync_client=True) as client:
+                        return client.read_events(filter=failed, limit=50).events or None
+
+                _until(action_failed, "failed trigger action", timeout=30)
+                # ... and the reconciler's passes meet it too, for a while.
+                with pytest.raises(PrefectHTTPStatusError, match=r"409 Conflict.*create_flow_run"):
+                    reconcile(grace_seconds=0, deployment=name)
+                time.sleep(2.0)
+                assert _runs(name) == []
+
+            def recovered() -> list[FlowRun] | None:
+                return _runs(name) or None
+
+            (run,) = _until(recovered, "recovered run", timeout=30)
+            time.sleep(2.0)  # more passes after the recovery start nothing more
+        (again,) = _runs(name)
+        assert again.id == run.id
+        assert run.idempotency_key == f"registry.image.pushed {event_id}"
+        assert run.parameters == push_parameters(dict(event.resource.items()), str(event_id))
         assert reconcile(grace_seconds=0, deployment=name) == []
     finally:
         _forget(name)
