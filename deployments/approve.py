@@ -19,20 +19,21 @@ from prefect.flow_runs import resume_flow_run
 from deployments.prefect_api import require_api_url
 from promoter.errors import InvalidInputError
 from promoter.names import check_app, check_group, check_tag
-from tasks.contracts import ApprovalInput, app_tag, release_tag
+from tasks.contracts import ApprovalInput, app_tag, awaited_pr, release_tag
 
 
 def waiting_runs(group: str, app: str, tag: str | None) -> list[FlowRun]:
+    """The app's runs suspended at an approval gate (tagged `pr:<number>`); runs suspended in a merge or
+    Flux wait are paused too, but an approval must not resume them."""
     tags = [app_tag(group, app), *([release_tag(tag)] if tag else [])]
     with get_client(sync_client=True) as client:
-        return list(
-            client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    tags=FlowRunFilterTags(all_=tags),
-                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
-                )
+        paused = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=tags),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
             )
         )
+    return [run for run in paused if awaited_pr(run.tags) is not None]
 
 
 def approve(group: str, app: str, tag: str | None, *, reject: bool, approver: str, comment: str) -> FlowRun:

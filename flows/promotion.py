@@ -41,6 +41,7 @@ from tasks.approval import approval_request, record_decision
 from tasks.common import AppRef
 from tasks.contracts import (
     PROMOTE_DEPLOYMENT,
+    WAIT_GRACE_SECONDS,
     ApprovalInput,
     commit_wait_tag,
     flux_wait_tag,
@@ -250,7 +251,7 @@ def _approval(
     aside.drain()  # `promoter approve` and the sweeper find the suspended run by these tags
     decision = suspend_flow_run(
         wait_for_input=ApprovalInput.with_initial_data(description=description),
-        timeout=int(hours * 3600),
+        timeout=int(hours * 3600) + WAIT_GRACE_SECONDS,  # the sweeper ends it at the deadline, by name
         key=prefect_key("approval", pr.env, tag),
     )
     aside.submit(_label_run, run, ref, tag, pr.env)

@@ -6,11 +6,18 @@ one pass of the reconciler (`tasks.reconcile`), so a push whose trigger failed s
 
 A suspended run holds no process, so nothing inside it can notice a merge; this scheduled flow looks at
 each run waiting for approval (tagged `pr:<number>`) and resumes it with the forge's record: approved by
-`merged_by` when merged, rejected when closed without merging.
+`merged_by` when merged, rejected when closed without merging. A run whose approval wait passed its
+timeout (the flow's `approval_timeout_hours`) is ended here: the run suspends for that long plus
+`WAIT_GRACE_SECONDS`, because Prefect's pause-expiry service fails an expired suspension with "The flow was
+paused and never resumed.", which names neither the release nor the PR. It ends `Failed` named `ApprovalTimedOut`, with the reason in its state and
+its logs and a `promoter.approval.timed-out` event; its PR stays open.
 """
 
 from __future__ import annotations
 
+import datetime
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from prefect import flow, get_client, get_run_logger
@@ -22,16 +29,36 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
+from prefect.logging.loggers import flow_run_logger
+from prefect.states import Failed
 
 from promoter.promotion import Target
-from tasks.contracts import RUN_TAG, ApprovalInput, awaited_pr
+from tasks.contracts import RUN_TAG, WAIT_GRACE_SECONDS, ApprovalInput, awaited_pr, tag_value
 from tasks.pull_request import read_pr_state
 from tasks.reconcile import reconcile
+from tasks.report import emit
 from tasks.wait_watch import WaitWatcher
 
+APPROVAL_TIMED_OUT = "ApprovalTimedOut"
 
-def awaiting_runs() -> list[tuple[UUID, int, dict[str, object]]]:
-    """(flow run id, PR number, parameters) of every promotion suspended at an approval gate."""
+
+@dataclass(frozen=True)
+class AwaitingRun:
+    """A promotion suspended at an approval gate, as its tags and state say."""
+
+    id: UUID
+    pr: int
+    parameters: dict[str, Any]
+    tags: tuple[str, ...]
+    expires: datetime.datetime | None  # the approval deadline: the suspension's timeout less the grace
+
+    @property
+    def expired(self) -> bool:
+        return self.expires is not None and self.expires <= datetime.datetime.now(datetime.UTC)
+
+
+def awaiting_runs() -> list[AwaitingRun]:
+    """Every promotion suspended at an approval gate (tagged `pr:<number>`)."""
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
@@ -43,16 +70,40 @@ def awaiting_runs() -> list[tuple[UUID, int, dict[str, object]]]:
     for run in runs:
         number = awaited_pr(run.tags)
         if number is not None:
-            found.append((run.id, number, dict(run.parameters)))
+            timeout = run.state.state_details.pause_timeout if run.state else None
+            expires = timeout - datetime.timedelta(seconds=WAIT_GRACE_SECONDS) if timeout else None
+            found.append(AwaitingRun(run.id, number, dict(run.parameters), tuple(run.tags), expires))
     return found
+
+
+def time_out(run: AwaitingRun) -> str:
+    """End `run`'s expired approval wait: a named failed state with the reason, a log line, an event."""
+    app, tag, env = (tag_value(run.tags, p) or "?" for p in ("app:", "tag:", "at:"))
+    since = f" at {run.expires.isoformat(timespec='seconds')}" if run.expires else ""
+    reason = (
+        f"no approval of {app}:{tag} for {env} before the approval timeout{since}; PR #{run.pr} stays "
+        "open: start the release again (push the tag again, or run promote-release with the same image "
+        "and tag) to ask anew, or close the PR"
+    )
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, Failed(name=APPROVAL_TIMED_OUT, message=reason), force=True)
+    flow_run_logger(flow_run_id=run.id).warning(reason)  # in the run's own Logs tab
+    group, _, name = app.partition("/")
+    emit("approval.timed-out", group, name, {"tag": tag, "env": env, "pr": run.pr, "reason": reason})
+    return reason
 
 
 @flow(name="approval-sweeper", log_prints=False)
 def approval_sweeper() -> int:
-    """Resume every suspended promotion whose PR was merged or closed; return how many were resumed."""
+    """Resume every suspended promotion whose PR was merged or closed, end those whose approval timed
+    out; return how many were resumed."""
     logger = get_run_logger()
     resumed = 0
-    for run_id, number, parameters in awaiting_runs():
+    for run in awaiting_runs():
+        run_id, number, parameters = run.id, run.pr, run.parameters
+        if run.expired:
+            logger.warning("ended %s: %s", run_id, time_out(run))
+            continue
         target = Target.of(
             {"gitops_url": parameters.get("gitops_url"), "provider": parameters.get("provider")}
         )

@@ -107,6 +107,11 @@ def waits_of(tags: Iterable[str]) -> Waits | None:
     )
 
 
+def tag_value(tags: Iterable[str], prefix: Literal["app:", "tag:", "at:"]) -> str | None:
+    """The value of the run's `app:`, `tag:` or `at:` tag, or None."""
+    return next((t.removeprefix(prefix) for t in tags if t.startswith(prefix)), None)
+
+
 def awaited_pr(tags: Iterable[str]) -> int | None:
     """The PR a suspended run waits on (`pr:<number>`), or None."""
     for tag in tags:
@@ -167,6 +172,7 @@ AppEvent = Literal[
     "approval.requested",
     "approval.granted",
     "approval.rejected",
+    "approval.timed-out",
 ]
 
 

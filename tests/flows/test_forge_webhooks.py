@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from deployments.approve import approve
+from promoter.errors import InvalidInputError
 from sandbox.prefect_server import PrefectServer
 from sandbox.stack import Stack, promoter_stack
 
@@ -49,13 +51,23 @@ def test_forge_webhooks_resume_the_waiting_runs(stack: Stack) -> None:
     assert stack.push("ghcr.io/acme/podinfo", tag).status_code == 202
     deadline = time.monotonic() + 240
     run: dict[str, Any] = {}
+    refused = ""
     while time.monotonic() < deadline:
         runs = [r for r in stack.runs() if r["name"].endswith(f":{tag}")]
         run = runs[-1] if runs else {}
+        if (
+            not refused
+            and run.get("state_type") == "PAUSED"
+            and not any(t.startswith("pr:") for t in run["tags"])
+        ):
+            with pytest.raises(InvalidInputError) as error:  # suspended in dev's wait, not at a gate
+                approve("apps", "podinfo", tag, reject=False, approver="alice", comment="")
+            refused = str(error.value)
         if run.get("state_type") == "PAUSED" and any(t.startswith("pr:") for t in run["tags"]):
             break  # at the prod gate
         time.sleep(0.2)
     assert run.get("state_type") == "PAUSED" and any(t.startswith("pr:") for t in run["tags"]), run
+    assert refused == f"no promotion of apps/podinfo:{tag} is waiting for approval"
     # A wait's second round, `(1)`, only runs after the run suspended in it and was resumed.
     wait = "flux" if stack.repo.kind == "github" else "wait merge"
     names = task_run_names(stack, run["id"])

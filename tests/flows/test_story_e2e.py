@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prefect import get_client
 
 from promoter.providers import parse_remote, provider_for
 from sandbox.forge import Repository
@@ -25,7 +26,7 @@ from sandbox.sample import DEPLOYMENT, config_text
 from sandbox.stack import FINAL, Stack, promoter_stack
 
 IMAGE = "ghcr.io/acme/{app}"
-APPS = ["podinfo", "search", "cart", "ledger", "orders"]
+APPS = ["podinfo", "search", "cart", "ledger", "orders", "billing"]
 pytestmark = pytest.mark.timeout(600)
 
 
@@ -191,6 +192,31 @@ def test_a_person_merging_the_prod_pr_in_the_forge_approves_it(stack: Stack) -> 
     run = wait(stack, "2.1.0", FINAL)
     assert state(run)[0] == "COMPLETED", state(run)
     assert "alice" in artifact(stack, run["id"], "approval-apps-search-prod-")
+
+
+def test_an_approval_that_times_out_ends_the_run_named_and_leaves_the_pr_open(stack: Stack) -> None:
+    api = stack.prefect.api_url
+    parameters = {"image": IMAGE.format(app="billing"), "tag": "b1", "approval_timeout_hours": 0.003}
+    with get_client(sync_client=True) as client:  # Prefect's client retries the server's 503s
+        client.create_flow_run_from_deployment(
+            client.read_deployment_by_name("promote-release/promote-release").id,
+            parameters=parameters,
+            tags=["promoter"],
+        )
+    waiting = wait(stack, "b1", {"PAUSED"})  # at the prod gate, with a 10 s deadline
+    run = wait(stack, "b1", FINAL)  # the sweeper, every 10 s, ends it
+    assert run["id"] == waiting["id"]
+    kind, name, message = state(run)
+    assert (kind, name) == ("FAILED", "ApprovalTimedOut"), state(run)
+    prod = pulls(stack.repo, "billing")[-1]
+    assert prod.title.endswith(" prod") and prod.state == "open"
+    assert message.startswith("no approval of apps/billing:b1 for prod before the approval timeout at ")
+    assert f"PR #{prod.number} stays open" in message
+    assert "promoter.approval.timed-out" in events_for(stack, "billing", "promoter.approval.timed-out")
+    logs = httpx.post(
+        f"{api}/logs/filter", json={"logs": {"flow_run_id": {"any_": [run["id"]]}}}, timeout=30
+    ).json()
+    assert message in [line["message"] for line in logs]  # the run's Logs tab says why
 
 
 def test_flux_that_never_reports_blocks_with_no_report(stack: Stack) -> None:
