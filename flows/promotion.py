@@ -27,6 +27,7 @@ from prefect.deployments import run_deployment
 from prefect.flow_runs import suspend_flow_run
 from prefect.futures import PrefectFuture
 from prefect.states import Cancelled, Completed, Failed
+from prefect.utilities.urls import url_for
 
 from flows.aside import Aside
 from flows.waits import settle
@@ -37,6 +38,7 @@ from promoter.promotion import Target
 from promoter.pull_request import PRState
 from promoter.release import Release
 from promoter.stages import AlreadyRuns, ClosedUnmerged, Merged, OpenedPR, Pending, StillOpen
+from promoter.trailers import MergeRecord
 from tasks.approval import approval_request, record_decision
 from tasks.common import AppRef
 from tasks.contracts import (
@@ -72,12 +74,14 @@ def promote_release(
     provider: str | None = None,
     approval_timeout_hours: float = 168.0,
     event_id: str | None = None,
+    pushed_by: str | None = None,
 ) -> State[Any]:
     """Carry `image:tag` through every environment of the apps it feeds (one run per app).
 
     `gitops_url` and `provider` default to the worker's `PROMOTER_GITOPS_URL` and `PROMOTER_PROVIDER`.
     `event_id` is the `registry.image.pushed` event the run is for (the trigger and the reconciler set
     it): when the trigger and the reconciler both started a run for it, the later one stands down.
+    `pushed_by` is who pushed the image, when the registry said so: it goes into the merge commits.
     """
     logger = get_run_logger()
     if event_id is not None:
@@ -96,13 +100,18 @@ def promote_release(
         for ref in apps:
             run_deployment(
                 DEPLOYMENT,
-                parameters={**_parameters(release, target), "group": ref.group, "app": ref.app},
+                parameters={
+                    **_parameters(release, target),
+                    "group": ref.group,
+                    "app": ref.app,
+                    "pushed_by": pushed_by,
+                },
                 timeout=0,
                 as_subflow=False,
             )
         return Completed(message=f"started one run per app: {', '.join(map(str, apps))}")
     with Aside() as aside:
-        return _walk(target, config, apps[0], release, approval_timeout_hours, aside)
+        return _walk(target, config, apps[0], release, approval_timeout_hours, aside, pushed_by)
 
 
 def _parameters(release: Release, target: Target) -> dict[str, Any]:
@@ -116,10 +125,24 @@ def _parameters(release: Release, target: Target) -> dict[str, Any]:
 
 
 def _walk(
-    target: Target, config: Config, ref: AppRef, release: Release, approval_hours: float, aside: Aside
+    target: Target,
+    config: Config,
+    ref: AppRef,
+    release: Release,
+    approval_hours: float,
+    aside: Aside,
+    pushed_by: str | None = None,
 ) -> State[Any]:
     run = get_run_context().flow_run  # type: ignore[union-attr]
     assert run is not None
+    record = MergeRecord.of(
+        release.image,
+        release.tag,
+        release.digest,
+        flow_run_id=str(run.id),
+        flow_run_url=url_for("flow-run", obj_id=run.id),  # the UI's route; prefect.runtime's is older
+        pushed_by=pushed_by,
+    )
     started = run.created.timestamp() if run.created else time.time()
     group, app, tag = ref.group, ref.app, release.tag
     aside.submit(_label_run, run, ref, tag, "start")
@@ -140,7 +163,7 @@ def _walk(
             group=group, app=app, tag=tag, env=env.name, sha=merge_commit, digest=release.digest or ""
         )
         check = gate(env.name, previous)
-        pr = open_pr(target, state, check)
+        pr = open_pr(target, state, check, record)
         if isinstance(pr, AlreadyRuns):  # its health on main decides, as if we had merged it
             stages.append(StageRecord(env=env.name, note=f"already runs {tag}"))
             previous = _flux(target, ref, tag, env.name, pr.base_sha, aside)
@@ -163,9 +186,9 @@ def _walk(
             publish_report(group, app, tag, stages, f"blocked at {env.name}", started)
             return Failed(name="Blocked", message=check.description)
         if env.auto:
-            outcome = _merged(target, ref, tag, pr, aside)
+            outcome = _merged(target, ref, tag, pr, aside, record)
         else:
-            decision = _approval(target, ref, release, pr, previous, approval_hours, aside)
+            decision = _approval(target, ref, release, pr, previous, approval_hours, aside, record)
             if decision is None:
                 reason = f"{env.name} rejected; PR {link} left open"
                 stages.append(
@@ -229,10 +252,13 @@ def _approval(
     previous: Health | None,
     hours: float,
     aside: Aside,
+    record: MergeRecord,
 ) -> Merged | ClosedUnmerged | StillOpen | None:
     """Wait for a person: suspended (no process held) until the UI, `promoter approve` or a merge resumes us.
 
-    A PR that a person already merged in the forge counts as approved by them; None when rejected.
+    A PR that a person already merged in the forge counts as approved by them; None when rejected. The
+    approver the form names goes into the merge commit as `Approved-by: <name> (declared)`: nothing has
+    checked it yet.
     """
     group, app, tag = ref.group, ref.app, release.tag
     state, merge_commit, merged_by = read_pr_state.with_options(refresh_cache=True)(target, pr.number)
@@ -279,16 +305,25 @@ def _approval(
         app,
         {"tag": tag, "env": pr.env, "approver": decision.approver, "comment": decision.comment},
     )
-    return _merged(target, ref, tag, pr, aside, merge=True)
+    return _merged(target, ref, tag, pr, aside, record.approved(decision.approver), merge=True)
 
 
 def _merged(
-    target: Target, ref: AppRef, tag: str, pr: OpenedPR, aside: Aside, merge: bool = False
+    target: Target,
+    ref: AppRef,
+    tag: str,
+    pr: OpenedPR,
+    aside: Aside,
+    record: MergeRecord,
+    merge: bool = False,
 ) -> Merged | ClosedUnmerged | StillOpen:
-    """The PR merged, closed or still open at the merge timeout; suspended between windows."""
+    """The PR merged, closed or still open at the merge timeout; suspended between windows. When we
+    merge, `record` is the merge commit's trailers (an auto-merge got it when it was enabled)."""
 
     def window(since: float | None, round: int) -> Merged | ClosedUnmerged | StillOpen | Pending:
-        return wait_merged(target, ref, tag, pr, MERGE_TIMEOUT, merge=merge, since=since, round=round)
+        return wait_merged(
+            target, ref, tag, pr, MERGE_TIMEOUT, merge=merge, since=since, round=round, record=record
+        )
 
     label = _waiting_label(ref, tag, pr.env, aside, [merge_wait_tag(pr.number)])
     # mypy infers the common base of a union's members for `settle`'s type variable: name the union

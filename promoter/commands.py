@@ -28,6 +28,7 @@ from promoter.providers.base import MergeMethod
 from promoter.providers.factory import ProviderKind
 from promoter.pull_request import PRState, parse_body
 from promoter.stages import AlreadyRuns, next_state, open_pull_request, wait_for_environment
+from promoter.trailers import MergeRecord
 from promoter.workspace import check_ref_name
 
 # How the command line names each `Target` field, for its error messages.
@@ -93,10 +94,16 @@ def promotion_for(options: Options) -> Iterator[Promotion]:
 
 
 def _open(promotion: Promotion, state: PRState) -> str:
-    opened = open_pull_request(promotion, state)
+    opened = open_pull_request(promotion, state, record=cli_record(state))
     if isinstance(opened, AlreadyRuns):
         return f"{state.group}/{state.app} already runs {state.tag} in {state.env} on {promotion.base}; nothing to promote"
     return f"created branch {opened.branch} with pull request {opened.number} on commit {opened.commit}"
+
+
+def cli_record(state: PRState) -> MergeRecord:
+    """The trailers an auto-merge from the command line writes. gitops-promotion's PR metadata names the
+    app, not the image, so `Release:` says `<group>/<app>:<tag>` (and `@<digest>` when pinned)."""
+    return MergeRecord.of(f"{state.group}/{state.app}", state.tag, state.digest or None)
 
 
 def command_new(options: Options, group: str, app: str, tag: str, digest: str | None = None) -> str:

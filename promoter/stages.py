@@ -34,6 +34,7 @@ from promoter.health import (
 from promoter.promotion import Promotion
 from promoter.providers.base import GitProvider, MergeMethod
 from promoter.pull_request import PRState
+from promoter.trailers import MergeRecord
 from promoter.workspace import Workspace
 
 MAX_CANDIDATES = 10
@@ -103,7 +104,7 @@ class OpenedPR(_Frozen):
 
 
 def open_pull_request(
-    promotion: Promotion, state: PRState, check: Gate | None = None
+    promotion: Promotion, state: PRState, check: Gate | None = None, record: MergeRecord | None = None
 ) -> AlreadyRuns | OpenedPR:
     """Bump `state.env` on the promotion branch (rebuilt from main), create or update its PR, post `check`.
 
@@ -114,6 +115,7 @@ def open_pull_request(
     branch reused from an automatic environment never merges into a manual one by itself. `check` is
     posted on the head last, so a green check never lets the forge merge a PR whose auto-merge setting
     is still the old one. The CLI's `new` and `promote` pass none: `promoter status` posts it in CI.
+    `record` is what the forge's auto-merge writes into the merge commit's trailers.
     """
     env = promotion.config.environment(state.env)
     branch = state.branch_name(promotion.config.prflow)
@@ -124,7 +126,7 @@ def open_pull_request(
         return AlreadyRuns(state=stamped, branch=branch, base=promotion.base, base_sha=push.base_sha)
     provider = promotion.provider
     pr = provider.upsert_pull_request(branch, promotion.base, stamped.title(), stamped.body())
-    provider.set_auto_merge(pr, env.auto, promotion.target.merge_method)
+    provider.set_auto_merge(pr, env.auto, promotion.target.merge_method, record if env.auto else None)
     if check is not None:
         post_check(provider, pr.head_sha, check)
     return OpenedPR(
@@ -195,14 +197,16 @@ def wait_merged(
     *,
     timeout: float,
     merge_method: MergeMethod | None = None,
+    record: MergeRecord | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Merged | ClosedUnmerged | StillOpen:
-    """Until the PR is merged (by auto-merge, a person, or us when `merge_method` is given), closed, or
-    `timeout` seconds have passed. Polls back off from 0.2 s to 5 s."""
+    """Until the PR is merged (by auto-merge, a person, or us when `merge_method` is given, with `record`
+    as the merge commit's trailers), closed, or `timeout` seconds have passed. Polls back off from 0.2 s
+    to 5 s."""
     found = provider.get_pull_request(pr.number)
     if merge_method is not None and found.state == "open":
-        found = provider.merge(found, merge_method)
+        found = provider.merge(found, merge_method, record)
     deadline = clock() + timeout
     delay = 0.2
     while found.state == "open" and clock() < deadline:

@@ -19,6 +19,7 @@ from promoter.stages import (
     open_pull_request,
 )
 from promoter.stages import wait_merged as wait_merged_stage
+from promoter.trailers import MergeRecord
 from tasks.common import AppRef, run_logger, suspending, transient_only
 from tasks.report import emit
 
@@ -34,11 +35,13 @@ DELAYS = [1.0, 2.0, 5.0, 10.0]
     retry_delay_seconds=DELAYS,
     retry_condition_fn=transient_only,
 )
-def open_pr(target: Target, state: PRState, check: Gate) -> AlreadyRuns | OpenedPR:
+def open_pr(
+    target: Target, state: PRState, check: Gate, record: MergeRecord | None = None
+) -> AlreadyRuns | OpenedPR:
     """Bump `state.env` on its promotion branch, create or reset its PR (auto-merge as configured), and
     post `check` on its head: green lets the forge merge, red keeps it unmergeable."""
     with target.open(refresh=False) as promotion:  # publishing fetches
-        opened = open_pull_request(promotion, state, check)
+        opened = open_pull_request(promotion, state, check, record)
     log = run_logger()
     if isinstance(opened, AlreadyRuns):
         log.info(
@@ -88,6 +91,7 @@ def wait_merged(
     merge: bool = False,
     since: float | None = None,
     round: int = 0,
+    record: MergeRecord | None = None,
 ) -> Merged | ClosedUnmerged | StillOpen | Pending:
     """Until the PR is merged (by auto-merge, a person, or us when `merge`), closed, `timeout` seconds
     after `since` passed, or this call's window (`target.wait_window_seconds`) ran out (`Pending`).
@@ -101,7 +105,11 @@ def wait_merged(
     window = min(target.wait_window_seconds, max(0.0, deadline - time.time()))
     with target.forge() as provider:
         outcome = wait_merged_stage(
-            provider, pr, timeout=window, merge_method=target.merge_method if merge else None
+            provider,
+            pr,
+            timeout=window,
+            merge_method=target.merge_method if merge else None,
+            record=record,
         )
     log = run_logger()
     if isinstance(outcome, StillOpen):

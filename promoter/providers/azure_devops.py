@@ -18,6 +18,7 @@ from typing import Any, Literal
 from promoter.errors import ProviderError
 from promoter.providers.base import CommitStatus, MergeMethod, PullRequest, StatusState
 from promoter.providers.http import ForgeClient, HTTPProvider
+from promoter.trailers import MergeRecord, commit_message
 
 API_VERSION = "7.1"
 STATUS_API_VERSION = "7.1-preview.1"
@@ -155,14 +156,17 @@ class AzureDevOpsProvider(HTTPProvider):
         )
         return self._pull(data)
 
-    def set_auto_merge(self, pr: PullRequest, enabled: bool, method: MergeMethod) -> None:
+    def set_auto_merge(
+        self, pr: PullRequest, enabled: bool, method: MergeMethod, record: MergeRecord | None = None
+    ) -> None:
         """Auto-complete is set by, and in the name of, the authenticated identity (as `az repos pr
-        update --auto-complete` does); the empty GUID turns it off."""
+        update --auto-complete` does); the empty GUID turns it off. The completion options sent with it
+        are the ones the service completes with, `record` in their `mergeCommitMessage`."""
         if pr.auto_merge == enabled or pr.state != "open":
             return
         body: dict[str, Any] = {"autoCompleteSetBy": {"id": self._my_id() if enabled else NOBODY}}
         if enabled:
-            body["completionOptions"] = {"mergeStrategy": _STRATEGY[method], "deleteSourceBranch": False}
+            body["completionOptions"] = _completion_options(pr, method, record)
         self._send("PATCH", f"/pullrequests/{pr.number}", body, "auto-complete pullrequest")
 
     def _my_id(self) -> str:
@@ -183,7 +187,7 @@ class AzureDevOpsProvider(HTTPProvider):
             self._me = me
         return self._me
 
-    def merge(self, pr: PullRequest, method: MergeMethod) -> PullRequest:
+    def merge(self, pr: PullRequest, method: MergeMethod, record: MergeRecord | None = None) -> PullRequest:
         """Ask for completion, then wait for the service to finish it (or to say why it will not)."""
         raw = self._get(f"/pullrequests/{pr.number}", "get pullrequest")
         current = self._pull(raw)
@@ -194,17 +198,19 @@ class AzureDevOpsProvider(HTTPProvider):
                 f"Azure DevOps PR {pr.number} is abandoned; reactivate it or let the promotion open a new one"
             )
         if not _completing(raw):
-            self._request_completion(current, method)
+            self._request_completion(current, method, record)
         return self._await_completion(current)
 
-    def _request_completion(self, current: PullRequest, method: MergeMethod) -> None:
+    def _request_completion(
+        self, current: PullRequest, method: MergeMethod, record: MergeRecord | None
+    ) -> None:
         response = self.client.request(
             "PATCH",
             f"/pullrequests/{current.number}?api-version={API_VERSION}",
             json_body={
                 "status": "completed",
                 "lastMergeSourceCommit": {"commitId": current.head_sha},
-                "completionOptions": {"mergeStrategy": _STRATEGY[method], "deleteSourceBranch": False},
+                "completionOptions": _completion_options(current, method, record),
             },
             route="complete pullrequest",
             ok=(200, 400, 409),
@@ -354,3 +360,13 @@ def _object(value: Any) -> dict[str, Any]:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _completion_options(pr: PullRequest, method: MergeMethod, record: MergeRecord | None) -> dict[str, Any]:
+    """GitPullRequestCompletionOptions (specs/azure-devops/git-7.1.json): `mergeCommitMessage` "If set,
+    this will be used as the commit message of the merge commit", so it is the whole message, headed
+    like the service's default ("Merged PR N: title"); unset without a record, leaving that default."""
+    options: dict[str, Any] = {"mergeStrategy": _STRATEGY[method], "deleteSourceBranch": False}
+    if record is not None and method != "rebase":
+        options["mergeCommitMessage"] = commit_message(f"Merged PR {pr.number}: {pr.title}", "", record)
+    return options

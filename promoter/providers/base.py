@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from promoter.providers.http import RateBudget, Stats
+from promoter.trailers import MergeRecord
 
 MergeMethod = Literal["merge", "squash", "rebase"]
 StatusState = Literal["pending", "success", "failure", "error"]
@@ -65,10 +66,17 @@ class GitProvider(Protocol):
         """Create the PR, or update the title and body of the open one from `branch`."""
         ...
 
-    def set_auto_merge(self, pr: PullRequest, enabled: bool, method: MergeMethod) -> None: ...
+    def set_auto_merge(
+        self, pr: PullRequest, enabled: bool, method: MergeMethod, record: MergeRecord | None = None
+    ) -> None:
+        """Let the forge merge once the checks pass; `record` becomes the merge commit's trailers."""
+        ...
 
-    def merge(self, pr: PullRequest, method: MergeMethod) -> PullRequest:
-        """Merge now (a no-op when it already is); returns the PR as merged."""
+    def merge(self, pr: PullRequest, method: MergeMethod, record: MergeRecord | None = None) -> PullRequest:
+        """Merge now (a no-op when it already is); returns the PR as merged, `record` in its message.
+
+        A `rebase` merge makes no merge commit, so it carries no trailers on either forge.
+        """
         ...
 
     def merged_pull_request_for(self, commit: str) -> PullRequest | None:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from promoter.errors import ProviderError
 from promoter.providers.base import CommitStatus, MergeMethod, PullRequest, StatusState
 from promoter.providers.http import ForgeClient, HTTPProvider
+from promoter.trailers import MergeRecord, with_trailers
 
 PERMISSIONS = "'contents: write', 'pull-requests: write' and 'statuses: write' (or the 'repo' scope)"
 API_VERSION = "2022-11-28"
@@ -124,15 +125,23 @@ class GitHubProvider(HTTPProvider):
         ).data
         return _pull(data)
 
-    def set_auto_merge(self, pr: PullRequest, enabled: bool, method: MergeMethod) -> None:
+    def set_auto_merge(
+        self, pr: PullRequest, enabled: bool, method: MergeMethod, record: MergeRecord | None = None
+    ) -> None:
+        """GraphQL `enablePullRequestAutoMerge`; `record` goes into its `commitHeadline` and `commitBody`
+        ("Commit headline/body to use for the commit when the PR is mergable; if omitted, a default
+        message will be used", EnablePullRequestAutoMergeInput in specs/github/schema.graphql), so an
+        auto-merged PR carries the same trailers as one we merge."""
         if pr.auto_merge == enabled or pr.state != "open":
             return
         if enabled:
             query = (
-                "mutation($id: ID!, $method: PullRequestMergeMethod!) { enablePullRequestAutoMerge("
-                "input: {pullRequestId: $id, mergeMethod: $method}) { clientMutationId } }"
+                "mutation($id: ID!, $method: PullRequestMergeMethod!, $headline: String, $body: String) "
+                "{ enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: $method, "
+                "commitHeadline: $headline, commitBody: $body}) { clientMutationId } }"
             )
-            variables = {"id": pr.node_id, "method": _GRAPHQL_METHOD[method]}
+            variables: dict[str, Any] = {"id": pr.node_id, "method": _GRAPHQL_METHOD[method]}
+            variables.update(self._message_fields(pr, method, record, "headline", "body"))
         else:
             query = "mutation($id: ID!) { disablePullRequestAutoMerge(input: {pullRequestId: $id}) { clientMutationId } }"
             variables = {"id": pr.node_id}
@@ -168,18 +177,22 @@ class GitHubProvider(HTTPProvider):
             str(error.get("message", error) if isinstance(error, dict) else error) for error in listed
         )[:500]
 
-    def merge(self, pr: PullRequest, method: MergeMethod) -> PullRequest:
+    def merge(self, pr: PullRequest, method: MergeMethod, record: MergeRecord | None = None) -> PullRequest:
         """Merge the head we read first; a 405 while GitHub computes mergeability is waited out, a moved
-        head (409) or a failing check is not."""
+        head (409) or a failing check is not. `record` goes into `commit_title` ("Title for the automatic
+        commit message") and `commit_message` ("Extra detail to append to automatic commit message"),
+        `PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge` in specs/github/api.github.com.json."""
         current = self.get_pull_request(pr.number)
         if current.state == "merged":
             return current
+        body: dict[str, Any] = {"merge_method": method, "sha": current.head_sha}
+        body.update(self._message_fields(current, method, record, "commit_title", "commit_message"))
         deadline = time.monotonic() + MERGEABILITY_WAIT
         while True:
             response = self.client.request(
                 "PUT",
                 f"{self._repo}/pulls/{pr.number}/merge",
-                json_body={"merge_method": method, "sha": current.head_sha},
+                json_body=body,
                 route="merge pull",
                 ok=(200, 405, 409),
             )
@@ -195,6 +208,18 @@ class GitHubProvider(HTTPProvider):
             if not self._await_mergeability(pr.number, deadline):
                 break
         raise ProviderError(f"GitHub refused to merge PR #{pr.number}: {message}")
+
+    def _message_fields(
+        self, pr: PullRequest, method: MergeMethod, record: MergeRecord | None, title: str, body: str
+    ) -> dict[str, str]:
+        """GitHub's own default headline and body, plus the trailers; nothing without a record (the
+        default stays GitHub's) or for a rebase, which makes no merge commit to carry them."""
+        if record is None or method == "rebase":
+            return {}
+        if method == "merge":  # "Merge pull request #N from owner/branch", then the PR title
+            headline = f"Merge pull request #{pr.number} from {self.owner}/{pr.head_branch}"
+            return {title: headline, body: with_trailers(pr.title, record)}
+        return {title: f"{pr.title} (#{pr.number})", body: with_trailers("", record)}
 
     def merged_pull_request_for(self, commit: str) -> PullRequest | None:
         for item in self.client.paginate(f"{self._repo}/commits/{commit}/pulls", {}, "pulls of commit"):

@@ -119,6 +119,9 @@ def test_story_new_promote_status_up_to_a_human_merge_of_prod(story: Story) -> N
     assert f'"sha":"{dev_merge}"' in story.pull(2).body
     assert "successful reconciliation for apps-dev" in story.ok("status", "--branch", "promote/apps-podinfo")
     qa_merge = story.wait_merged(2)
+    story.main_sha()  # fetches
+    trailers = git(story.sandbox, story.checkout, "log", "-1", "--format=%(trailers)", qa_merge)
+    assert trailers.splitlines() == ["Release: apps/podinfo:cc2b7e0a", "Promoted-by: promoter (cli)"]
 
     out = story.ok("promote", "--commit", qa_merge)
     assert "with pull request 3" in out

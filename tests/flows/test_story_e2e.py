@@ -105,6 +105,18 @@ def artifact(stack: Stack, run_id: str, prefix: str) -> str:
     return found[0] if found else ""
 
 
+def trailers(stack: Stack, sha: str) -> dict[str, str]:
+    """The merge commit's trailers, read with plain git from the forge's bare repository."""
+    bare = str(stack.sandbox.forge.git(stack.repo).path)
+    message = subprocess.run(
+        ["git", "-C", bare, "log", "-1", "--format=%B", sha], capture_output=True, text=True, check=True
+    ).stdout
+    parsed = subprocess.run(
+        ["git", "interpret-trailers", "--parse"], input=message, capture_output=True, text=True, check=True
+    ).stdout
+    return dict(line.split(": ", 1) for line in parsed.splitlines())
+
+
 def test_story_blocked_then_superseded_then_approved_from_the_cli(stack: Stack) -> None:
     image = IMAGE.format(app="podinfo")
     assert stack.push(image, "a8b91c33").status_code == 202
@@ -147,6 +159,14 @@ def test_story_blocked_then_superseded_then_approved_from_the_cli(stack: Stack) 
     done = wait(stack, "cc2b7e0a", FINAL)
     assert state(done)[0] == "COMPLETED", state(done)
     assert stack.repo.pulls[prod_now.number].merged
+    merges = [pr for pr in pulls(stack.repo, "podinfo") if "cc2b7e0a to environment" in pr.title]
+    assert [pr.title.rsplit(" ", 1)[-1] for pr in merges] == ["dev", "qa", "prod"]
+    for pr in merges:  # each environment's merge commit on main carries the record
+        found = trailers(stack, pr.merge_commit_sha)
+        assert re.fullmatch(rf"{image}:cc2b7e0a(@sha256:[0-9a-f]{{64}})?", found["Release"]), found
+        assert found["Promoted-by"] == f"promoter (flow run {done['id']})"
+        assert found["Flow-Run"].endswith(f"/runs/flow-run/{done['id']}")
+        assert found.get("Approved-by") == ("ops@acme (declared)" if pr is merges[-1] else None)
     record = artifact(stack, done["id"], "approval-apps-podinfo-prod-")
     assert "ops@acme" in record and "ship it" in record and "cc2b7e0a" in record
     wanted = [

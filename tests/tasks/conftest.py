@@ -21,6 +21,7 @@ from promoter.config import CONFIG_FILE, Config, parse_config
 from promoter.promotion import Promotion, Target
 from promoter.providers.base import CommitStatus, GitProvider, MergeMethod, PullRequest, StatusState
 from promoter.providers.http import RateBudget, Stats
+from promoter.trailers import MergeRecord
 from promoter.workspace import Workspace
 from tests.helpers import run_git
 
@@ -39,6 +40,7 @@ class FakeForge:
     checks: list[tuple[str, str, StatusState, str]] = field(default_factory=list)
     statuses: dict[str, list[CommitStatus]] = field(default_factory=dict)
     merges: list[tuple[int, MergeMethod]] = field(default_factory=list)
+    records: dict[int, MergeRecord | None] = field(default_factory=dict)  # what each merge would carry
     reads: int = 0
     # What `get_pull_request` answers next, in turn (the last one stays); empty: the PR as it is.
     answers: list[Literal["open", "merged", "closed"]] = field(default_factory=list)
@@ -84,11 +86,16 @@ class FakeForge:
         )
         return self.pulls[number]
 
-    def set_auto_merge(self, pr: PullRequest, enabled: bool, method: MergeMethod) -> None:
+    def set_auto_merge(
+        self, pr: PullRequest, enabled: bool, method: MergeMethod, record: MergeRecord | None = None
+    ) -> None:
         self.auto_merge[pr.number] = (enabled, method)
+        if enabled:
+            self.records[pr.number] = record
 
-    def merge(self, pr: PullRequest, method: MergeMethod) -> PullRequest:
+    def merge(self, pr: PullRequest, method: MergeMethod, record: MergeRecord | None = None) -> PullRequest:
         self.merges.append((pr.number, method))
+        self.records[pr.number] = record
         self.settle(pr.number, "merged", by="promoter")
         return self.pulls[pr.number]
 
