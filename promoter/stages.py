@@ -16,7 +16,7 @@ commands in `promoter.commands` call them directly.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,12 +32,16 @@ from promoter.health import (
     wait_for_verdict,
 )
 from promoter.promotion import Promotion
-from promoter.providers.base import GitProvider, MergeMethod
+from promoter.providers.base import CommitStatus, GitProvider, MergeMethod
 from promoter.pull_request import PRState
 from promoter.trailers import MergeRecord
 from promoter.workspace import Workspace
 
-MAX_CANDIDATES = 10
+# How far back from main's head a Flux report is looked for. Flux reports only the newest revision it
+# fetched, so in a burst (100 merges in minutes, Flux minutes per reconcile) the first report after a
+# commit can sit under dozens of newer, unreported ones: 10 missed them and blocked healthy releases as
+# "no report". Reads are newest first and stop at the first report from every cluster.
+MAX_CANDIDATES = 250
 MAX_DIFF = 20000  # characters of diff in the approval form
 
 
@@ -251,18 +255,26 @@ def wait_for_environment(
     )
 
 
-def flux_verdict(promotion: Promotion, group: str, env: str, commit: str, head: str | None = None) -> Verdict:
+def flux_verdict(
+    promotion: Promotion,
+    group: str,
+    env: str,
+    commit: str,
+    head: str | None = None,
+    statuses_of: Callable[[str], Sequence[CommitStatus]] | None = None,
+) -> Verdict:
     """Flux's current word on `<group>-<env>` for `commit`, looking at main's newer commits too (up to
     `head`, fetched here when not given).
 
-    Every cluster the environment's `reporters` names (or counts) must have said healthy.
+    Every cluster the environment's `reporters` names (or counts) must have said healthy. `statuses_of`
+    replaces the forge's read of a commit's statuses (the wait watcher shares one per pass).
     """
     pattern = promotion.target.status_pattern
     matcher = StatusMatcher(f"{group}-{env}", *([pattern] if pattern else []))
     head = head or promotion.workspace.fetch()
     candidates = _descendants(promotion.workspace, commit, head)
     expected = Reporters.of(next((e.reporters for e in promotion.config.environments if e.name == env), None))
-    return current_verdict(candidates, promotion.provider.commit_statuses, matcher, expected)
+    return current_verdict(candidates, statuses_of or promotion.provider.commit_statuses, matcher, expected)
 
 
 def _descendants(workspace: Workspace, commit: str, head: str) -> list[str]:

@@ -13,8 +13,10 @@ window of polling before it suspends again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,7 @@ from promoter.errors import PromoterError
 from promoter.gate import CHECK_CONTEXT
 from promoter.health import DEFAULT_CONTEXT
 from promoter.promotion import Promotion, Target
+from promoter.providers.base import CommitStatus
 from promoter.providers.factory import parse_remote
 from promoter.stages import flux_verdict
 from tasks.contracts import RUN_TAG, WAIT_GRACE_SECONDS, Waits, waits_of
@@ -142,9 +145,10 @@ class WaitWatcher:
         """Resume every waiting run whose wait is over (settled or overdue); return their ids."""
         resumed = []
         heads: dict[Target, str] = {}
+        statuses: dict[Target, Callable[[str], Sequence[CommitStatus]]] = {}
         for run in waiting_runs():
             try:
-                due = run.overdue or self._settled(run, heads)
+                due = run.overdue or self._settled(run, heads, statuses)
             except PromoterError as error:  # a forge or git hiccup: the next pass tries again
                 logger.warning("could not check %s's wait: %s", run.id, error)
                 continue
@@ -152,7 +156,14 @@ class WaitWatcher:
                 resumed.append(run.id)
         return resumed
 
-    def _settled(self, run: WaitingRun, heads: dict[Target, str]) -> bool:
+    def _settled(
+        self,
+        run: WaitingRun,
+        heads: dict[Target, str],
+        statuses: dict[Target, Callable[[str], Sequence[CommitStatus]]],
+    ) -> bool:
+        """Whether the run's wait is over. `heads` and `statuses` last one pass: runs waiting on one
+        environment read the same commits near main's head, once per pass rather than once per run."""
         target = Target.of({k: run.parameters.get(k) for k in ("gitops_url", "provider")})
         promotion = self._promotion(target)
         waits = run.waits
@@ -161,7 +172,10 @@ class WaitWatcher:
         if waits.group and waits.env and waits.commit:
             if target not in heads:  # one fetch per target and pass
                 heads[target] = promotion.workspace.fetch()
-            verdict = flux_verdict(promotion, waits.group, waits.env, waits.commit, heads[target])
+                statuses[target] = functools.cache(promotion.provider.commit_statuses)
+            verdict = flux_verdict(
+                promotion, waits.group, waits.env, waits.commit, heads[target], statuses[target]
+            )
             return verdict.outcome != "pending"
         return True  # tags we cannot read: let the run look for itself
 

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from promoter.health import NO_REPORT_HINT, Failed, Healthy, NoReport
 from promoter.stages import Pending
 from tasks.common import AppRef
 from tasks.flux_health import wait_for_flux
+from tests.helpers import run_git
 from tests.tasks.conftest import Fake
 
 APP = AppRef(group="apps", app="podinfo")
@@ -69,3 +72,24 @@ def test_a_window_past_the_deadline_is_no_report_not_pending(fake: Fake) -> None
     target = fake.target.model_copy(update={"wait_window_seconds": 0.01})
     health = wait_for_flux.fn(target, APP, "a8b91c33", "dev", fake.main(), since=0.0, round=3)
     assert isinstance(health, NoReport) and health.waited == 0.05
+
+
+@pytest.mark.timeout(60)
+def test_a_report_on_a_descendant_behind_many_newer_commits_counts(fake: Fake, tmp_path: Path) -> None:
+    """A burst lands commits on main faster than Flux reconciles: Flux reports only the newest revision it
+    fetched, so the first report after our commit can sit under dozens of newer, unreported commits."""
+    ours = fake.main()
+    clone = tmp_path / "pusher"
+    run_git(tmp_path, "clone", "--quiet", str(fake.forge.bare), str(clone))
+    commits = []
+    for n in range(30):
+        run_git(clone, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", f"{n}", "--allow-empty")
+        commits.append(run_git(clone, "rev-parse", "HEAD"))
+    run_git(clone, "push", "--quiet", "origin", "main")
+    reported = commits[4]  # 25 newer commits above it, none reported yet
+    fake.forge.flux_says(reported, "success", "reconciliation succeeded")
+    fake.status_timeout("2s")
+    health = wait_for_flux.fn(fake.target, APP, "a8b91c33", "dev", ours)
+    assert health == Healthy(
+        kustomization="apps-dev", commit=reported, description="reconciliation succeeded"
+    )
