@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from promoter.errors import InvalidInputError
 from promoter.names import check_digest, check_repository, check_tag
+from promoter.trailers import one_line
 
 Sender = Literal[
     "dockerhub",
@@ -55,6 +56,7 @@ SENDER_NAMES: dict[Sender, str] = {
 
 # cosign stores signatures, attestations and SBOMs as tags `sha256-<hex>.sig|.att|.sbom`: not releases.
 COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
+MAX_PUSHER = 100
 HARBOR_PROXY_CACHE = "harbor#proxy-cache-service"
 GITHUB_REGISTRY = "ghcr.io"
 GITHUB_PACKAGE_EVENTS = ("package", "registry_package")
@@ -95,6 +97,10 @@ class ImagePush(BaseModel):
     # What the sender says tells this push from another of the same tag when there is neither a digest nor a
     # delivery id: Docker Hub's `push_data.pushed_at`, the image id of Quay's older `updated_tags` object.
     push_id: str | None = None
+    # Who pushed, where the sender says: GitHub's `sender.login`, Docker Hub's `push_data.pusher`,
+    # Harbor's `operator`, distribution's `actor.name`, Nexus' `initiator` (`user/address`), the generic
+    # body's `pushed_by`. A name is a record, not a key: it is made one printable line, never refused.
+    pushed_by: str | None = None
 
     @field_validator("repository")
     @classmethod
@@ -119,6 +125,12 @@ class ImagePush(BaseModel):
             what = "delivery id" if info.field_name == "delivery" else "push id"
             raise InvalidInputError(f"invalid {what} {_shown(value)}: expected 1-128 printable ASCII")
         return value
+
+    @field_validator("pushed_by")
+    @classmethod
+    def _pusher(cls, value: str | None) -> str | None:
+        kept = one_line(value)
+        return kept[:MAX_PUSHER].rstrip() if kept else None
 
     def __str__(self) -> str:
         return f"{self.repository}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
@@ -181,6 +193,12 @@ def _optional_string(obj: dict[str, Any], key: str, where: str) -> str | None:
     return value
 
 
+def _name(obj: Any, key: str) -> str | None:
+    """Who pushed, when `obj[key]` is a non-empty string; anything else is no name (never an error)."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    return value if isinstance(value, str) and value.strip() else None
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     wanted = name.lower()
     return next((value for key, value in headers.items() if key.lower() == wanted), None)
@@ -236,6 +254,7 @@ def _release(
     digest: str | None,
     delivery: str | None = None,
     push_id: str | None = None,
+    pushed_by: str | None = None,
 ) -> Notification:
     """An `ImagePush`, unless the tag says this is not a release (untagged, a cosign artefact)."""
     repository = check_repository(repository)
@@ -246,7 +265,13 @@ def _release(
     if tag.endswith(COSIGN_SUFFIXES):
         return Ignored(reason=f"{repository}:{check_tag(tag)}: cosign signature or attestation")
     return ImagePush(
-        repository=repository, tag=tag, digest=digest, sender=sender, delivery=delivery, push_id=push_id
+        repository=repository,
+        tag=tag,
+        digest=digest,
+        sender=sender,
+        delivery=delivery,
+        push_id=push_id,
+        pushed_by=pushed_by,
     )
 
 
@@ -263,7 +288,8 @@ def parse_dockerhub(headers: Mapping[str, str], body: bytes) -> list[Notificatio
     tag = _string(push_data, "tag", "push_data")
     pushed_at = push_data.get("pushed_at")
     stamp = str(pushed_at) if isinstance(pushed_at, int | str) and not isinstance(pushed_at, bool) else None
-    return [_release("dockerhub", repository, tag, None, push_id=stamp or None)]
+    pusher = _name(push_data, "pusher")
+    return [_release("dockerhub", repository, tag, None, push_id=stamp or None, pushed_by=pusher)]
 
 
 def github_json_body(headers: Mapping[str, str], body: bytes) -> Any:
@@ -334,6 +360,7 @@ def parse_github(headers: Mapping[str, str], body: bytes) -> list[Notification]:
             _optional_string(tag, "name", f"{where}.tag"),
             _optional_string(tag, "digest", f"{where}.tag"),
             _header(headers, "X-GitHub-Delivery"),
+            pushed_by=_name(data.get("sender"), "login"),
         )
     ]
 
@@ -389,6 +416,7 @@ def parse_harbor(headers: Mapping[str, str], body: bytes) -> list[Notification]:
     if data.get("operator") == HARBOR_PROXY_CACHE:
         return [Ignored(reason="harbor: proxy-cache pull, not a push")]
     path = _string(_object(event_data.get("repository"), "repository"), "repo_full_name", "repository")
+    operator = _name(data, "operator")
     notes: list[Notification] = []
     for index, item in enumerate(_list(event_data.get("resources"), "resources")):
         where = f"resources[{index}]"
@@ -401,6 +429,7 @@ def parse_harbor(headers: Mapping[str, str], body: bytes) -> list[Notification]:
                 _optional_string(resource, "tag", where),
                 _optional_string(resource, "digest", where),
                 delivery,
+                pushed_by=operator,
             )
         )
     return notes
@@ -464,6 +493,7 @@ def parse_distribution(headers: Mapping[str, str], body: bytes) -> list[Notifica
                 _optional_string(target, "tag", f"{where}.target"),
                 _optional_string(target, "digest", f"{where}.target"),
                 _optional_string(event, "id", where),
+                pushed_by=_name(event.get("actor"), "name"),
             )
         )
     return notes
@@ -480,6 +510,7 @@ def parse_generic(headers: Mapping[str, str], body: bytes) -> list[Notification]
             _string(data, "repository", "the body"),
             _string(data, "tag", "the body"),
             _optional_string(data, "digest", "the body"),
+            pushed_by=_name(data, "pushed_by"),
         )
     ]
 
@@ -674,6 +705,7 @@ def parse_nexus(
             _optional_string(component, "version", "component"),
             None,
             _header(headers, "X-Nexus-Webhook-Delivery"),
+            pushed_by=(_name(data, "initiator") or "").partition("/")[0] or None,  # user/address
         )
     ]
 

@@ -385,7 +385,7 @@ def event_for(push: ImagePush, received_at: datetime, window: float = 60.0) -> R
     return RegistryEvent(
         id=event_id(push, received_at, window),
         occurred=received_at,
-        resource=registry_resource(push.repository, push.tag, push.digest),
+        resource=registry_resource(push.repository, push.tag, push.digest, push.pushed_by),
         payload=payload,
     )
 
@@ -399,20 +399,16 @@ class PrefectEmitter:
     """
 
     def __init__(self, api_url: str | None = None, *, timeout: float = 10.0) -> None:
-        from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY, PREFECT_API_URL
+        from prefect.settings import PREFECT_API_URL
+
+        from deployments.prefect_api import credentials
 
         url = api_url or PREFECT_API_URL.value()
         if not url:
             raise ConfigError(
                 "PREFECT_API_URL is not set: point it at the Prefect server, e.g. http://127.0.0.1:4200/api"
             )
-        headers: dict[str, str] = {}
-        auth: tuple[str, str] | None = None
-        if key := PREFECT_API_KEY.value():
-            headers["Authorization"] = f"Bearer {key.get_secret_value()}"
-        elif auth_string := PREFECT_API_AUTH_STRING.value():
-            user, _, password = auth_string.get_secret_value().partition(":")
-            auth = (user, password)
+        headers, auth = credentials()
         self._client = httpx.Client(base_url=url.rstrip("/"), headers=headers, auth=auth, timeout=timeout)
 
     def __call__(self, event: RegistryEvent) -> None:

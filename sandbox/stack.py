@@ -46,10 +46,13 @@ class Stack:
     logs: Path
     environment: dict[str, str] = field(repr=False)
 
-    def push(self, image: str, tag: str, digest: str | None = None) -> httpx.Response:
+    def push(
+        self, image: str, tag: str, digest: str | None = None, pushed_by: str | None = None
+    ) -> httpx.Response:
         """A registry notification, signed as the generic HMAC sender does."""
+        fields = {"digest": digest, "pushed_by": pushed_by}
         body = json.dumps(
-            {"repository": image, "tag": tag, **({"digest": digest} if digest else {})}
+            {"repository": image, "tag": tag, **{k: v for k, v in fields.items() if v}}
         ).encode()
         signature = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
         return httpx.post(
@@ -65,7 +68,8 @@ class Stack:
             "flow_runs": {"tags": {"all_": ["promoter", *tags]}},
             "sort": "START_TIME_ASC",
         }
-        response = httpx.post(f"{self.prefect.api_url}/flow_runs/filter", json=query, timeout=30)
+        with self.prefect.client() as api:
+            response = api.post("/flow_runs/filter", json=query)
         response.raise_for_status()
         return list(response.json())
 
@@ -93,7 +97,8 @@ class Stack:
             query["filter"]["occurred"] = {"since": since}
         if resource:
             query["filter"]["resource"] = {"id": [resource]}
-        response = httpx.post(f"{self.prefect.api_url}/events/filter", json=query, timeout=30)
+        with self.prefect.client() as api:
+            response = api.post("/events/filter", json=query)
         response.raise_for_status()
         return list(response.json()["events"])
 
@@ -156,7 +161,7 @@ def promoter_stack(
             prefect_server(root / "prefect", log=logs / "prefect-server.log")
         )
         if prefect is not None:  # a shared server: leave no trigger behind to start runs for a dead stack
-            stack.callback(_forget_deployments, server.api_url)
+            stack.callback(_forget_deployments, server)
         sandbox = stack.enter_context(
             run_sandbox(
                 root / "sandbox",
@@ -199,14 +204,14 @@ def promoter_stack(
                 watch = watch_seconds if warm_workers else None
                 stack.enter_context(_worker(index, root, environment, logs, limit, watch))
             _prefect(["--no-prompt", "deploy", "--all"], environment, logs / "deploy.log")
-            _wait_workers(server.api_url, workers, logs)
+            _wait_workers(server, workers, logs)
         else:
             stack.enter_context(_process(serve, environment, logs / "serve.log"))
         webhook = stack.enter_context(_process(["webhook", "--port", "0"], environment, logs / "webhook.log"))
         webhook_url = _wait_line(logs / "webhook.log", "promoter webhook serving ", webhook).split()[3]
         if forge_hooks:
             _subscribe(sandbox, repo, f"{webhook_url}/forge/{kind}", secret)
-        _wait_deployment(server.api_url, logs / ("deploy.log" if workers else "serve.log"))
+        _wait_deployment(server, logs / ("deploy.log" if workers else "serve.log"))
         yield Stack(server, sandbox, repo, webhook_url, secret, logs, environment)
 
 
@@ -251,15 +256,16 @@ def _subscribe(sandbox: Sandbox, repo: Repository, url: str, secret: str) -> Non
         answer.raise_for_status()
 
 
-def _forget_deployments(api_url: str) -> None:
+def _forget_deployments(server: PrefectServer) -> None:
     """Delete the promoter's deployments and the automations their triggers own."""
-    for name in ("promote-release/promote-release", "approval-sweeper/approval-sweeper"):
-        found = httpx.get(f"{api_url}/deployments/name/{name}", timeout=30)
-        if found.status_code != 200:
-            continue
-        deployment = found.json()["id"]
-        httpx.delete(f"{api_url}/automations/owned-by/prefect.deployment.{deployment}", timeout=30)
-        httpx.delete(f"{api_url}/deployments/{deployment}", timeout=30)
+    with server.client() as api:
+        for name in ("promote-release/promote-release", "approval-sweeper/approval-sweeper"):
+            found = api.get(f"/deployments/name/{name}")
+            if found.status_code != 200:
+                continue
+            deployment = found.json()["id"]
+            api.delete(f"/automations/owned-by/prefect.deployment.{deployment}")
+            api.delete(f"/deployments/{deployment}")
 
 
 def _prefect(args: list[str], environment: dict[str, str], log: Path) -> None:
@@ -305,14 +311,15 @@ def _worker(
         yield process
 
 
-def _wait_workers(api_url: str, count: int, logs: Path, timeout: float = 120.0) -> None:
+def _wait_workers(server: PrefectServer, count: int, logs: Path, timeout: float = 120.0) -> None:
     """Until `count` workers have sent their first heartbeat to the pool."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = httpx.post(f"{api_url}/work_pools/{POOL}/workers/filter", json={}, timeout=10)
-        if response.status_code == 200 and len(response.json()) >= count:
-            return
-        time.sleep(0.5)
+    with server.client(timeout=10) as api:
+        while time.monotonic() < deadline:
+            response = api.post(f"/work_pools/{POOL}/workers/filter", json={})
+            if response.status_code == 200 and len(response.json()) >= count:
+                return
+            time.sleep(0.5)
     raise RuntimeError(f"{count} workers did not join the {POOL} pool within {timeout:.0f} s; see {logs}")
 
 
@@ -352,13 +359,14 @@ def _wait_line(log: Path, prefix: str, process: subprocess.Popen[bytes], timeout
     raise RuntimeError(f"no '{prefix}' in {log} within {timeout:.0f} s")
 
 
-def _wait_deployment(api_url: str, log: Path, timeout: float = 120.0) -> None:
+def _wait_deployment(server: PrefectServer, log: Path, timeout: float = 120.0) -> None:
     """Until `promote-release` is served and its event trigger's automation exists."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        deployment = httpx.get(f"{api_url}/deployments/name/promote-release/promote-release", timeout=10)
-        automations = httpx.post(f"{api_url}/automations/filter", json={}, timeout=10)
-        if deployment.status_code == 200 and automations.status_code == 200 and automations.json():
-            return
-        time.sleep(0.5)
+    with server.client(timeout=10) as api:
+        while time.monotonic() < deadline:
+            deployment = api.get("/deployments/name/promote-release/promote-release")
+            automations = api.post("/automations/filter", json={})
+            if deployment.status_code == 200 and automations.status_code == 200 and automations.json():
+                return
+            time.sleep(0.5)
     raise RuntimeError(f"promote-release was not served within {timeout:.0f} s; see {log}")

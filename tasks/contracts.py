@@ -129,11 +129,13 @@ PROMOTE_DEPLOYMENT = "promote-release/promote-release"
 # What the reconciler emits when it starts the run a push's trigger did not (tasks/reconcile.py).
 TRIGGER_RECOVERED = "promoter.trigger.recovered"
 IMAGE, TAG, DIGEST = "promoter.image", "promoter.tag", "promoter.digest"
+PUSHED_BY = "promoter.pushed-by"  # who pushed, where the registry says ("" when it does not)
 # The promote-release deployment's parameters, templated from the event (served and in prefect.yaml).
 TRIGGER_PARAMETERS = {
     "image": f"{{{{ event.resource['{IMAGE}'] }}}}",
     "tag": f"{{{{ event.resource['{TAG}'] }}}}",
     "digest": f"{{{{ event.resource['{DIGEST}'] }}}}",
+    "pushed_by": f"{{{{ event.resource['{PUSHED_BY}'] }}}}",
     # Rendered as the event's UUID in text: the run says which push it is for (tasks/reconcile.py).
     "event_id": "{{ event.id | string }}",
 }
@@ -146,16 +148,20 @@ def push_parameters(resource: Mapping[str, str], event_id: str) -> dict[str, str
         "image": resource.get(IMAGE, ""),
         "tag": resource.get(TAG, ""),
         "digest": resource.get(DIGEST, ""),
+        "pushed_by": resource.get(PUSHED_BY, ""),
         "event_id": event_id,
     }
 
 
-def registry_resource(image: str, tag: str, digest: str | None) -> dict[str, str]:
+def registry_resource(
+    image: str, tag: str, digest: str | None, pushed_by: str | None = None
+) -> dict[str, str]:
     return {
         "prefect.resource.id": f"registry.image.{image}",
         IMAGE: image,
         TAG: tag,
         DIGEST: digest or "",
+        PUSHED_BY: pushed_by or "",
     }
 
 

@@ -73,18 +73,29 @@ class Push:
     image: str
     tag: str
     digest: str
+    pushed_by: str = ""
 
     @classmethod
     def of(cls, event: ReceivedEvent) -> Push:
         labels = dict(event.resource.items())
         parameters = push_parameters(labels, str(event.id))
         return cls(
-            id=str(event.id), image=parameters["image"], tag=parameters["tag"], digest=parameters["digest"]
+            id=str(event.id),
+            image=parameters["image"],
+            tag=parameters["tag"],
+            digest=parameters["digest"],
+            pushed_by=parameters["pushed_by"],
         )
 
     def parameters(self) -> dict[str, str]:
         """The parameters the deployment trigger renders for this event."""
-        return {"image": self.image, "tag": self.tag, "digest": self.digest, "event_id": self.id}
+        return {
+            "image": self.image,
+            "tag": self.tag,
+            "digest": self.digest,
+            "pushed_by": self.pushed_by,
+            "event_id": self.id,
+        }
 
 
 @dataclass(frozen=True)
@@ -287,7 +298,7 @@ def _start(client: SyncPrefectClient, deployment_id: UUID, recovery: Recovery) -
     )
     emit_event(
         event=TRIGGER_RECOVERED,
-        resource=registry_resource(push.image, push.tag, push.digest),
+        resource=registry_resource(push.image, push.tag, push.digest, push.pushed_by),
         related=[{"prefect.resource.id": f"prefect.flow-run.{run.id}", "prefect.resource.role": "flow-run"}],
         payload={
             "event_id": push.id,

@@ -44,6 +44,11 @@ def push(
     )
 
 
+def by(who: str, *pushes: ImagePush) -> list[Notification]:
+    """`pushes` as the sender names who pushed them."""
+    return [p.model_copy(update={"pushed_by": who}) for p in pushes]
+
+
 def parse(sender: Sender, payload: Any, headers: dict[str, str] | None = None) -> list[Notification]:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     if sender == "nexus":
@@ -57,35 +62,37 @@ RELEASES: list[tuple[str, Sender, dict[str, str], Any, list[Notification]]] = [
         "dockerhub",
         {},
         samples.dockerhub(),
-        [push("dockerhub", "acme/podinfo", digest=None, push_id="1714641161")],
+        by("acmebuild", push("dockerhub", "acme/podinfo", digest=None, push_id="1714641161")),
     ),
     (
         "docker hub official image",
         "dockerhub",
         {},
         samples.dockerhub(repo_name="nginx", tag="1.27"),
-        [push("dockerhub", "nginx", "1.27", None, push_id="1714641161")],
+        by("acmebuild", push("dockerhub", "nginx", "1.27", None, push_id="1714641161")),
     ),
     (
         "docker hub, Docker's documented example",
         "dockerhub",
         {},
         captured.DOCKERHUB_DOCUMENTED,
-        [push("dockerhub", "svendowideit/testhook", "latest", None, push_id="1417566161")],
+        by(
+            "trustedbuilder", push("dockerhub", "svendowideit/testhook", "latest", None, push_id="1417566161")
+        ),
     ),
     (
         "ghcr: a real delivery names ghcr.io, not CONTAINER.pkg.github.com",
         "github",
         {"X-GitHub-Event": "package"},
         captured.GHCR_PACKAGE_PUBLISHED,
-        [push("github", captured.GHCR_REPOSITORY, captured.GHCR_TAG, captured.GHCR_DIGEST)],
+        by("theryangeary", push("github", captured.GHCR_REPOSITORY, captured.GHCR_TAG, captured.GHCR_DIGEST)),
     ),
     (
         "ghcr: action updated is a push too",
         "github",
         {"X-GitHub-Event": "package"},
         {**captured.GHCR_PACKAGE_PUBLISHED, "action": "updated"},
-        [push("github", captured.GHCR_REPOSITORY, captured.GHCR_TAG, captured.GHCR_DIGEST)],
+        by("theryangeary", push("github", captured.GHCR_REPOSITORY, captured.GHCR_TAG, captured.GHCR_DIGEST)),
     ),
     (
         "quay, Quay's documented example",
@@ -207,28 +214,29 @@ RELEASES: list[tuple[str, Sender, dict[str, str], Any, list[Notification]]] = [
         "nexus",
         captured.NEXUS_COMPONENT_HEADERS,
         captured.NEXUS_DOCKER_COMPONENT,
-        [
+        by(
+            "ci",
             push(
                 "nexus",
                 "nexus.example.com:8082/acme/podinfo",
                 digest=None,
                 delivery="7f4a6dde-5c68-4999-bcc0-a62f3fb8ae48",
-            )
-        ],
+            ),
+        ),
     ),
     (
         "github registry_package",
         "github",
         GITHUB,
         samples.github_package(),
-        [push("github", "ghcr.io/acme/podinfo", delivery=DELIVERY)],
+        by("acme", push("github", "ghcr.io/acme/podinfo", delivery=DELIVERY)),
     ),
     (
         "github package event, mixed-case owner lowercased",
         "github",
         {"x-github-event": "package"},
         samples.github_package(event="package", namespace="Acme", name="PodInfo"),
-        [push("github", "ghcr.io/acme/podinfo")],
+        by("acme", push("github", "ghcr.io/acme/podinfo")),
     ),
     (
         "acr prefixes request.host",
@@ -241,7 +249,13 @@ RELEASES: list[tuple[str, Sender, dict[str, str], Any, list[Notification]]] = [
             )
         ],
     ),
-    ("harbor default", "harbor", {}, samples.harbor(), [push("harbor", "harbor.example.com/acme/podinfo")]),
+    (
+        "harbor default",
+        "harbor",
+        {},
+        samples.harbor(),
+        by("robot$acme+ci", push("harbor", "harbor.example.com/acme/podinfo")),
+    ),
     (
         "harbor, one event for several artifacts",
         "harbor",
@@ -249,17 +263,23 @@ RELEASES: list[tuple[str, Sender, dict[str, str], Any, list[Notification]]] = [
         samples.harbor(
             resources=[samples.harbor_resource("1.2.3"), samples.harbor_resource("latest", OTHER_DIGEST)]
         ),
-        [
+        by(
+            "robot$acme+ci",
             push("harbor", "harbor.example.com/acme/podinfo"),
             push("harbor", "harbor.example.com/acme/podinfo", "latest", OTHER_DIGEST),
-        ],
+        ),
     ),
     (
         "harbor cloudevents",
         "harbor",
         {},
         samples.harbor_cloudevent(),
-        [push("harbor", "harbor.example.com/acme/podinfo", delivery="fd2b8b8b-1a70-4a3a-9f0f-b36e2ec8d1f0")],
+        by(
+            "robot$acme+ci",
+            push(
+                "harbor", "harbor.example.com/acme/podinfo", delivery="fd2b8b8b-1a70-4a3a-9f0f-b36e2ec8d1f0"
+            ),
+        ),
     ),
     (
         "quay, one release per updated tag",
@@ -276,7 +296,10 @@ RELEASES: list[tuple[str, Sender, dict[str, str], Any, list[Notification]]] = [
         "distribution",
         {},
         samples.distribution(),
-        [push("distribution", "registry.example.com:5000/acme/podinfo", delivery="asdf-asdf-asdf-asdf-0")],
+        by(
+            "ci",
+            push("distribution", "registry.example.com:5000/acme/podinfo", delivery="asdf-asdf-asdf-asdf-0"),
+        ),
     ),
     ("generic", "generic", {}, samples.generic(), [push("generic", "registry.example.com/acme/podinfo")]),
     (
@@ -677,9 +700,36 @@ def test_a_form_encoded_github_delivery_is_read_from_its_payload_field() -> None
     """GitHub's "application/x-www-form-urlencoded" content type: the JSON is the `payload` form field."""
     body = urlencode({"payload": json.dumps(captured.GHCR_PACKAGE_PUBLISHED)}).encode()
     headers = {"X-GitHub-Event": "package", "Content-Type": "application/x-www-form-urlencoded"}
-    assert parse("github", body, headers) == [
-        push("github", captured.GHCR_REPOSITORY, captured.GHCR_TAG, captured.GHCR_DIGEST)
-    ]
+    assert parse("github", body, headers) == by(
+        "theryangeary", push("github", captured.GHCR_REPOSITORY, captured.GHCR_TAG, captured.GHCR_DIGEST)
+    )
+
+
+@pytest.mark.parametrize(
+    ("sender", "payload", "who"),
+    [
+        (
+            "generic",
+            {**samples.generic(), "pushed_by": "  ci\nForged-by: mallory  "},
+            "ci Forged-by: mallory",
+        ),
+        ("generic", {**samples.generic(), "pushed_by": 42}, None),
+        ("generic", {**samples.generic(), "pushed_by": "x" * 500}, "x" * 100),
+        ("dockerhub", {**samples.dockerhub(), "push_data": {"tag": "1.2.3", "pusher": ""}}, None),
+        ("distribution", {"events": [captured.DISTRIBUTION_DOCUMENTED_PUSH]}, None),  # `actor` is {}
+        ("quay", captured.QUAY_DOCUMENTED, None),  # Quay does not say who pushed
+    ],
+    ids=["one-line", "not-a-string", "too-long", "empty", "distribution-no-actor", "quay"],
+)
+def test_who_pushed_is_one_printable_line_or_nothing_and_never_refuses_the_push(
+    sender: Sender, payload: dict[str, Any], who: str | None
+) -> None:
+    """A pusher's name goes into the event, the run and a merge commit's `Pushed-by` trailer: a newline
+    there could forge a trailer of its own, so it is folded into one line; a release is never refused
+    over it."""
+    notes = parse(sender, payload)
+    assert notes and all(isinstance(n, ImagePush) for n in notes)
+    assert {n.pushed_by for n in notes if isinstance(n, ImagePush)} == {who}
 
 
 def test_ghcr_host_falls_back_to_the_installation_command_then_ghcr_io() -> None:

@@ -138,6 +138,14 @@ def post(client: TestClient, sender: Sender, payload: Any, **extra: str) -> Any:
 
 
 # sender: (payload, repository, tag, digest, delivery id)
+# Who pushed, as each sample's sender says it (the others do not say).
+PUSHED_BY: dict[Sender, str] = {
+    "dockerhub": "acmebuild",
+    "github": "acme",
+    "harbor": "robot$acme+ci",
+    "distribution": "ci",
+    "nexus": "ci",
+}
 RELEASE: dict[Sender, tuple[Any, str, str, str, str]] = {
     "dockerhub": (samples.dockerhub(), "acme/podinfo", "1.2.3", "", ""),
     "github": (samples.github_package(), "ghcr.io/acme/podinfo", "1.2.3", DIGEST, DELIVERY),
@@ -203,6 +211,7 @@ def test_an_authentic_push_emits_the_contract_event(
         "promoter.image": repository,
         "promoter.tag": tag,
         "promoter.digest": digest,
+        "promoter.pushed-by": PUSHED_BY.get(sender, ""),
     }
     assert body == {"sender": sender, "received_at": body["received_at"], "delivery": delivery}
     assert datetime.fromisoformat(body["received_at"]).tzinfo is not None

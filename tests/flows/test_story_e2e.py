@@ -129,6 +129,7 @@ def test_story_blocked_then_superseded_then_approved_from_the_cli(stack: Stack) 
 
     dev, qa, prod = pulls(stack.repo, "podinfo")
     assert dev.merged and qa.merged and not prod.merged
+    assert "Pushed-by" not in trailers(stack, dev.merge_commit_sha)  # its delivery named nobody
     assert prod.title.endswith("to environment prod") and prod.head_ref == "promote/apps-podinfo"
     red = check(stack, prod.head_sha)
     assert red.state == "failure" and "health check failed" in red.description
@@ -140,7 +141,7 @@ def test_story_blocked_then_superseded_then_approved_from_the_cli(stack: Stack) 
     assert artifact(stack, blocked["id"], "release-apps-podinfo-")
     assert message in artifact(stack, blocked["id"], "timeline-apps-podinfo-")
 
-    assert stack.push(image, "cc2b7e0a").status_code == 202
+    assert stack.push(image, "cc2b7e0a", pushed_by="dev@acme").status_code == 202
     waiting = wait(stack, "cc2b7e0a", {"PAUSED", *FINAL})
     assert waiting["state_type"] == "PAUSED", state(waiting)
     reset = stack.repo.pulls[prod.number]
@@ -167,6 +168,7 @@ def test_story_blocked_then_superseded_then_approved_from_the_cli(stack: Stack) 
         assert found["Promoted-by"] == f"promoter (flow run {done['id']})"
         assert found["Flow-Run"].endswith(f"/runs/flow-run/{done['id']}")
         assert found.get("Approved-by") == ("ops@acme (declared)" if pr is merges[-1] else None)
+        assert found["Pushed-by"] == "dev@acme"  # from the delivery, through the event and the run
     record = artifact(stack, done["id"], "approval-apps-podinfo-prod-")
     assert "ops@acme" in record and "ship it" in record and "cc2b7e0a" in record
     wanted = [
