@@ -17,13 +17,15 @@ still alive 5 s into a stretch when every unfinished release was suspended in a 
 (counted / conditional 304s), Prefect server log errors, and the cost per release (CPU seconds of every
 process, peak RSS). `--sizes 50,100,200` repeats the first backend at each size, for the growth table.
 
-Guarantees (exit status 1 when one breaks): N/N at the gate on every backend, 0 lost, 0 duplicated, 0 run
-processes held while every release waits. Goals (printed; exit status 1 with `--strict`, as `make bench`
-runs it): p95 delivery -> dev merged <= 20 s, all at the gate within 3 x flux delay + 90 s, peak PSS <= 2 GB.
+Guarantees: N/N at the gate on every backend, 0 lost, 0 duplicated, 0 run processes held while every
+release waits. Goals: p95 delivery -> dev merged <= 20 s, all at the gate within 3 x flux delay + 90 s, peak
+PSS <= 2 GB. The exit status is 1 when either is missed; with `--guarantees-only` (`make proofs`, on a
+machine shared with the rest of the suite) only a broken guarantee fails it, and missed goals are printed.
 
     .venv/bin/python bench/burst.py [--apps N] [--flux-delay S] [--window S] [--backends sqlite,postgresql]
                                     [--workers W] [--limit L] [--sizes 50,100,200] [--root DIR]
-    .venv/bin/python bench/burst.py --apps 10 --flux-delay 5 --window 2 --allow-no-postgres   # make proofs
+                                    [--guarantees-only]
+    .venv/bin/python bench/burst.py --apps 10 --flux-delay 5 --window 2 --allow-no-postgres --guarantees-only
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class Outcome:
     requests: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     cpu: float = 0.0
+    cpu_roles: dict[str, float] = field(default_factory=dict)
 
     def broken(self) -> list[str]:
         """Guarantees: these fail the run whatever the machine's speed."""
@@ -94,7 +97,7 @@ class Outcome:
         return found
 
     def missed(self) -> list[str]:
-        """Speed and memory goals: reported, and failing only with --strict (a loaded machine is slow)."""
+        """Speed and memory goals: failing the run unless --guarantees-only (a loaded machine is slow)."""
         if self.skipped:
             return []
         found = []
@@ -204,6 +207,50 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+ROLES = (  # the first word of the command line that names each process of the stack
+    ("multiprocessing.forkserver", "runs (forked)"),
+    ("promoter.cli serve", "serve"),
+    ("promoter.cli worker", "workers"),
+    ("promoter.cli webhook", "receiver"),
+    ("prefect server", "prefect server"),
+    ("postgres", "postgresql"),
+)
+
+
+def role_of(pid: int) -> str:
+    if pid == os.getpid():
+        return "bench + sandbox"
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "other"
+    return next((role for words, role in ROLES if words in command), "other")
+
+
+def cpu_by_pid() -> dict[int, tuple[str, float]]:
+    """CPU seconds of each live process of this tree, with its children it has reaped (a serve's or a
+    worker's forked runs land in their parent once they exit)."""
+    found = {}
+    for proc in tree(processes(), os.getpid()):
+        try:
+            stat = Path(f"/proc/{proc.pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            ticks = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+        except (OSError, ValueError, IndexError):
+            continue
+        found[proc.pid] = (role_of(proc.pid), ticks / TICKS)
+    return found
+
+
+def cpu_split(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds per role between two snapshots: what the burst cost, start-up left out."""
+    roles: dict[str, float] = collections.defaultdict(float)
+    for pid, (role, seconds) in after.items():
+        roles[role] += seconds - before.get(pid, (role, 0.0))[1]
+    return dict(roles)
+
+
 def run_backend(
     backend: str, count: int, args: argparse.Namespace, root: Path, bin_dir: Path | None
 ) -> Outcome:
@@ -241,11 +288,13 @@ def run_backend(
         stack.sandbox.app.stats.reset()
         sampler = Sampler(stack, outcome)
         sampler.start()
+        up = cpu_by_pid()
         print(f"[{backend} x{count}] up; sending {count} releases ...", flush=True)
         started = time.time()
         sent, codes = push_releases(stack, count, 0.0)
         outcome.accepted = sum(1 for code in codes if 200 <= code < 300)
         watch(stack, outcome, sampler, started, args.timeout or 3 * args.flux_delay + 90 + 600)
+        outcome.cpu_roles = cpu_split(up, cpu_by_pid())
         sampler.stop.set()
         outcome.to_dev_merged = dev_merged_after(stack, sent)
         outcome.requests = stack.sandbox.stats()["total"]
@@ -291,6 +340,24 @@ def growth(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def roles(outcomes: list[Outcome]) -> str:
+    """Where the burst's CPU went, per role, from the releases' start to the last at the gate."""
+    every = [role for _, role in ROLES] + ["bench + sandbox", "other"]
+    names = [role for role in every if any(role in o.cpu_roles for o in outcomes)]
+    head = (
+        f"{'backend':<11} {'releases':>9} "
+        + " ".join(f"{name:>20}" for name in names)
+        + f" {'s / release':>12}"
+    )
+    lines = [head, "-" * len(head)]
+    for o in outcomes:
+        if not o.skipped:
+            total = sum(o.cpu_roles.values())
+            cells = " ".join(f"{o.cpu_roles.get(name, 0.0):>20.0f}" for name in names)
+            lines.append(f"{o.backend:<11} {o.attempted:>9} {cells} {total / o.attempted:>12.2f}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--apps", type=int, default=100, help="apps, one release each (default 100)")
@@ -311,7 +378,9 @@ def main() -> int:
     parser.add_argument("--pg-bin", help="directory of PostgreSQL's initdb and postgres (default: searched)")
     parser.add_argument("--allow-no-postgres", action="store_true", help="skip PostgreSQL when absent (CI)")
     parser.add_argument("--root", help="keep state and logs here (default: a temp dir)")
-    parser.add_argument("--strict", action="store_true", help="exit 1 on a missed speed or memory goal too")
+    parser.add_argument(
+        "--guarantees-only", action="store_true", help="exit 1 on a broken guarantee only, not a missed goal"
+    )
     args = parser.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if unknown := set(backends) - set(BACKENDS):
@@ -344,6 +413,8 @@ def main() -> int:
     print(table(outcomes))
     print()
     print(growth([o for o in outcomes if not o.skipped] + extra))
+    print("\nCPU seconds by role, from the deliveries to the last release at the gate")
+    print(roles([o for o in outcomes if not o.skipped] + extra))
     for o in outcomes + extra:
         for name, why_ended in list(o.ended.items())[:5]:
             print(f"  {o.backend}: {name} ended {why_ended}")
@@ -352,7 +423,7 @@ def main() -> int:
     missed = [m for o in every for m in o.missed()]
     print("\n" + ("guarantees held" if not broken else "GUARANTEES BROKEN:\n  " + "\n  ".join(broken)))
     print("goals met" if not missed else "goals missed:\n  " + "\n  ".join(missed))
-    return 1 if broken or (args.strict and missed) else 0
+    return 1 if broken or (missed and not args.guarantees_only) else 0
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.flow_runs import resume_flow_run
 
-from deployments.prefect_api import require_api_url
+from deployments.prefect_api import require_api
 from promoter.errors import InvalidInputError
 from promoter.names import check_app, check_group, check_tag
 from tasks.contracts import ApprovalInput, app_tag, awaited_pr, release_tag
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     check_app(app)
     if args.tag is not None:
         check_tag(args.tag)
-    require_api_url("approve")
+    require_api("approve")
     approver = args.approver or os.environ.get("PROMOTER_APPROVER") or getpass.getuser()
     flow_run = approve(group, app, args.tag, reject=args.reject, approver=approver, comment=args.comment)
     print(f"{'rejected' if args.reject else 'approved'} {flow_run.name} as {approver}")

@@ -23,7 +23,7 @@ from prefect.logging import get_logger
 from prefect.runner import Runner
 
 from deployments import prefect_compat
-from deployments.prefect_api import require_api_url
+from deployments.prefect_api import require_api
 from flows.promotion import promote_release
 from flows.sweeper import approval_sweeper
 from tasks.contracts import REGISTRY_EVENT, REGISTRY_RESOURCE, TRIGGER_PARAMETERS
@@ -65,7 +65,7 @@ def deployments(sweep_seconds: float = 60.0) -> list[tuple[Flow[..., Any], dict[
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; each run is a fork of a process that imported the flows once."""
-    require_api_url("serve")
+    require_api("serve")
     prefect_compat.warn_about(prefect_compat.check())
     if not prefect_compat.fork_runs(PRELOAD):
         logger.warning("runs start as fresh interpreters (3-5 s each) instead of warm forks")

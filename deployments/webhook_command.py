@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from deployments.forge_hooks import FORGE_PREFIX, ForgeHookSettings, ForgeReceiver
-    from deployments.prefect_api import require_api_url
+    from deployments.prefect_api import require_api
     from deployments.webhook import PrefectEmitter, create_app
 
     _log_to_stdout()
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             f"{ENV_PREFIX}GAR_AUDIENCE with {ENV_PREFIX}GAR_SERVICE_ACCOUNT, {ENV_PREFIX}PATH_TOKEN or "
             f"{ENV_PREFIX}HEADER (registries), or {FORGE_PREFIX}GITHUB_SECRET / {FORGE_PREFIX}AZURE_* (forges)"
         )
-    emitter = PrefectEmitter(require_api_url("webhook"))
+    emitter = PrefectEmitter(require_api("webhook"))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.bind((host, args.port))  # listening before the banner: the printed port is the real one

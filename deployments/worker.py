@@ -24,7 +24,7 @@ from prefect.logging import get_logger
 from prefect.workers.process import ProcessJobConfiguration, ProcessWorker, ProcessWorkerResult
 
 from deployments import prefect_compat
-from deployments.prefect_api import require_api_url
+from deployments.prefect_api import require_api
 from deployments.serve import PRELOAD
 from flows.promotion import promote_release
 from flows.sweeper import approval_sweeper
@@ -80,7 +80,7 @@ class WarmProcessWorker(ProcessWorker):
 
 def run(args: argparse.Namespace) -> int:
     """Work the pool until interrupted; runs of the promoter's flows are forks of a warm process."""
-    require_api_url("worker")
+    require_api("worker")
     check_pool(args.pool)
     prefect_compat.warn_about(prefect_compat.check())
     warm = prefect_compat.fork_runs(PRELOAD) and not _problems("run_in_fork")

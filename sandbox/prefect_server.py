@@ -63,10 +63,24 @@ class PrefectServer:
     home: Path
     process: subprocess.Popen[bytes]
     client_settings: dict[str, str] = field(default_factory=dict)  # SQLITE_CLIENT_SETTINGS on SQLite
+    auth_string: str | None = field(default=None, repr=False)  # basic auth `user:password`, when set
 
     @property
     def environment(self) -> dict[str, str]:
-        return {**client_environment(self.api_url, self.home), **self.client_settings}
+        auth = {"PREFECT_API_AUTH_STRING": self.auth_string} if self.auth_string else {}
+        return {**client_environment(self.api_url, self.home), **self.client_settings, **auth}
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """For a plain HTTP client of this server (`httpx.get(..., auth=server.auth)`)."""
+        if not self.auth_string:
+            return None
+        user, _, password = self.auth_string.partition(":")
+        return user, password
+
+    def client(self, timeout: float = 30.0) -> httpx.Client:
+        """A plain HTTP client of the API, with the server's credential when it has one."""
+        return httpx.Client(base_url=self.api_url, auth=self.auth, timeout=timeout)
 
 
 @contextmanager
@@ -79,6 +93,7 @@ def prefect_server(
     startup_timeout: float = 90.0,
     environment: Mapping[str, str] | None = None,
     sqlite_settings: bool = True,
+    auth_string: str | None = None,
 ) -> Iterator[PrefectServer]:
     """Start `prefect server start` on 127.0.0.1, wait until healthy, stop it (and its children) at the end.
 
@@ -86,7 +101,8 @@ def prefect_server(
     machine. On SQLite (no `database_url`) the server runs with `SQLITE_SETTINGS` and its `environment`
     (for the processes that talk to it) carries `SQLITE_CLIENT_SETTINGS`, unless `sqlite_settings` is
     false (Prefect's own defaults, for bench/sqlite_lock.py). `environment` adds settings to the server's
-    environment, over all of those."""
+    environment, over all of those. `auth_string` (`user:password`) turns on Prefect's basic auth
+    (`PREFECT_SERVER_API_AUTH_STRING`); `environment` then carries it as `PREFECT_API_AUTH_STRING`."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     api_url = f"http://127.0.0.1:{port}/api"
@@ -99,6 +115,7 @@ def prefect_server(
         "PREFECT_API_DATABASE_CONNECTION_URL": database_url or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         "PREFECT_UI_API_URL": api_url,
         **(SQLITE_SETTINGS if tuned else {}),
+        **({"PREFECT_SERVER_API_AUTH_STRING": auth_string} if auth_string else {}),
         **(environment or {}),
     }
     out = open(log or home / "server.log", "ab")  # noqa: SIM115 - closed below, after the process
@@ -112,7 +129,7 @@ def prefect_server(
     try:
         _wait_healthy(api_url, process, home, startup_timeout)
         client_settings = dict(SQLITE_CLIENT_SETTINGS) if tuned else {}
-        yield PrefectServer(api_url, f"http://127.0.0.1:{port}", home, process, client_settings)
+        yield PrefectServer(api_url, f"http://127.0.0.1:{port}", home, process, client_settings, auth_string)
     finally:
         _stop(process)
         out.close()
