@@ -40,8 +40,10 @@ from promoter.workspace import Workspace
 # How far back from main's head a Flux report is looked for. Flux reports only the newest revision it
 # fetched, so in a burst (100 merges in minutes, Flux minutes per reconcile) the first report after a
 # commit can sit under dozens of newer, unreported ones: 10 missed them and blocked healthy releases as
-# "no report". Reads are newest first and stop at the first report from every cluster.
-MAX_CANDIDATES = 250
+# "no report". Reads are newest first and stop at the first report from every cluster; each commit read
+# is a request (a 304 to a repeated one is free on GitHub, a first one counts), so the bound is also what
+# a cold process may spend per poll.
+MAX_CANDIDATES = 50
 MAX_DIFF = 20000  # characters of diff in the approval form
 
 
