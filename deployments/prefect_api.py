@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import httpx
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY, PREFECT_API_URL
+from pydantic import SecretStr
 
 from promoter.errors import ConfigError
 
@@ -30,12 +31,19 @@ def require_api_url(command: str) -> str:
 def credentials() -> tuple[dict[str, str], tuple[str, str] | None]:
     """Headers and basic auth for a plain HTTP client of the API, as Prefect's own client sends them:
     `PREFECT_API_KEY` as a bearer token (Prefect Cloud), else `PREFECT_API_AUTH_STRING` (`user:password`)."""
-    if key := PREFECT_API_KEY.value():
-        return {"Authorization": f"Bearer {key.get_secret_value()}"}, None
-    if auth_string := PREFECT_API_AUTH_STRING.value():
-        user, _, password = auth_string.get_secret_value().partition(":")
+    if key := _plain(PREFECT_API_KEY.value()):
+        return {"Authorization": f"Bearer {key}"}, None
+    if auth_string := _plain(PREFECT_API_AUTH_STRING.value()):
+        user, _, password = auth_string.partition(":")
         return {}, (user, password)
     return {}, None
+
+
+def _plain(value: object) -> str | None:
+    """A setting's text: Prefect 3.9 gives these as `str`; other versions as pydantic's `SecretStr`."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value() or None
+    return str(value) if value else None
 
 
 def require_api(command: str, *, timeout: float = 10.0) -> str:

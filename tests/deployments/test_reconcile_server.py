@@ -140,6 +140,7 @@ def test_a_lost_trigger_is_recovered_once(untriggered: str) -> None:
             "image": IMAGE,
             "tag": tag,
             "digest": f"sha256:{tag}",
+            "pushed_by": "",
             "event_id": str(event_id),
         }
         assert RUN_TAG in run.tags and run.idempotency_key == f"registry.image.pushed {event_id}"
@@ -209,6 +210,7 @@ def test_the_trigger_passes_the_event_id_and_the_reconciler_leaves_its_run_alone
             "image": IMAGE,
             "tag": tag,
             "digest": f"sha256:{tag}",
+            "pushed_by": "",
             "event_id": str(event_id),
         }
         assert run.parameters == expected

@@ -48,7 +48,7 @@ def test_a_push_reads_as_the_trigger_renders_it_a_missing_digest_is_empty() -> N
     event = ReceivedEvent.model_validate(
         {
             "event": "registry.image.pushed",
-            "resource": registry_resource("ghcr.io/acme/podinfo", "1.2.3", None),
+            "resource": registry_resource("ghcr.io/acme/podinfo", "1.2.3", None, "octocat"),
             "id": uuid.uuid4(),
             "occurred": T0,
             "received": T0,
@@ -58,6 +58,7 @@ def test_a_push_reads_as_the_trigger_renders_it_a_missing_digest_is_empty() -> N
         "image": "ghcr.io/acme/podinfo",
         "tag": "1.2.3",
         "digest": "",
+        "pushed_by": "octocat",
         "event_id": str(event.id),
     }
 
