@@ -279,6 +279,16 @@ def current_verdict(
     return combine(matcher.kustomization, found, expected) or Verdict("pending", matcher.kustomization)
 
 
+def settled(verdict: Verdict) -> Health | None:
+    """The health a final verdict says; None while it is pending."""
+    if verdict.outcome == "pending":
+        return None
+    outcome = Healthy if verdict.outcome == "healthy" else Failed
+    return outcome(
+        kustomization=verdict.kustomization, commit=verdict.commit or "", description=verdict.description
+    )
+
+
 def wait_for_verdict(
     poll: Callable[[], Verdict],
     timeout: float,
@@ -295,13 +305,8 @@ def wait_for_verdict(
     delay = interval
     while True:
         verdict = poll()
-        if verdict.outcome != "pending":
-            settled = Healthy if verdict.outcome == "healthy" else Failed
-            return settled(
-                kustomization=verdict.kustomization,
-                commit=verdict.commit or "",
-                description=verdict.description,
-            )
+        if (health := settled(verdict)) is not None:
+            return health
         left = deadline - clock()
         if left <= 0:
             return NoReport(

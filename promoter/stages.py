@@ -29,6 +29,7 @@ from promoter.health import (
     StatusMatcher,
     Verdict,
     current_verdict,
+    settled,
     wait_for_verdict,
 )
 from promoter.promotion import Promotion
@@ -37,13 +38,14 @@ from promoter.pull_request import PRState
 from promoter.trailers import MergeRecord
 from promoter.workspace import Workspace
 
-# How far back from main's head a Flux report is looked for. Flux reports only the newest revision it
-# fetched, so in a burst (100 merges in minutes, Flux minutes per reconcile) the first report after a
-# commit can sit under dozens of newer, unreported ones: 10 missed them and blocked healthy releases as
-# "no report". Reads are newest first and stop at the first report from every cluster; each commit read
-# is a request (a 304 to a repeated one is free on GitHub, a first one counts), so the bound is also what
-# a cold process may spend per poll.
-MAX_CANDIDATES = 50
+# How far back from main's head a Flux report is looked for. Reads go newest first and stop at the first
+# report from every cluster, and each commit read is a forge request (a 304 to a repeated one is free on
+# GitHub; a first one, from a fresh run process, counts). Polls look MAX_CANDIDATES back. Flux reports only
+# the newest revision it fetched, so in a burst (100 merges in minutes) the first report after a commit
+# can sit under dozens of newer, unreported ones: before a wait ends as "no report", one last look goes
+# LAST_LOOK back (10 alone blocked 12 of 100 healthy releases; 50 on every poll spent a 5,000/h budget).
+MAX_CANDIDATES = 10
+LAST_LOOK = 50
 MAX_DIFF = 20000  # characters of diff in the approval form
 
 
@@ -257,6 +259,11 @@ def wait_for_environment(
     )
 
 
+def last_look(promotion: Promotion, group: str, env: str, commit: str) -> Health | None:
+    """Flux's word LAST_LOOK commits back, before a wait ends as "no report"; None when still silent."""
+    return settled(flux_verdict(promotion, group, env, commit, depth=LAST_LOOK))
+
+
 def flux_verdict(
     promotion: Promotion,
     group: str,
@@ -264,29 +271,29 @@ def flux_verdict(
     commit: str,
     head: str | None = None,
     statuses_of: Callable[[str], Sequence[CommitStatus]] | None = None,
+    depth: int = MAX_CANDIDATES,
 ) -> Verdict:
     """Flux's current word on `<group>-<env>` for `commit`, looking at main's newer commits too (up to
     `head`, fetched here when not given).
 
     Every cluster the environment's `reporters` names (or counts) must have said healthy. `statuses_of`
-    replaces the forge's read of a commit's statuses (the wait watcher shares one per pass).
+    replaces the forge's read of a commit's statuses (the wait watcher shares one per pass); `depth` is
+    how many of main's newer commits are read at most.
     """
     pattern = promotion.target.status_pattern
     matcher = StatusMatcher(f"{group}-{env}", *([pattern] if pattern else []))
     head = head or promotion.workspace.fetch()
-    candidates = _descendants(promotion.workspace, commit, head)
+    candidates = _descendants(promotion.workspace, commit, head, depth)
     expected = Reporters.of(next((e.reporters for e in promotion.config.environments if e.name == env), None))
     return current_verdict(candidates, statuses_of or promotion.provider.commit_statuses, matcher, expected)
 
 
-def _descendants(workspace: Workspace, commit: str, head: str) -> list[str]:
-    """`head` back to `commit` along main (newest first, at most MAX_CANDIDATES), ending with `commit`."""
+def _descendants(workspace: Workspace, commit: str, head: str, depth: int) -> list[str]:
+    """`head` back to `commit` along main (newest first, at most `depth`), ending with `commit`."""
     if commit == head:
         return [commit]
     try:
-        between = workspace.run(
-            "rev-list", "--first-parent", f"--max-count={MAX_CANDIDATES}", f"{commit}..{head}"
-        )
+        between = workspace.run("rev-list", "--first-parent", f"--max-count={depth}", f"{commit}..{head}")
     except WorkspaceError:  # the commit may be unknown to the clone; the forge still knows it
         return [head, commit]
     newer = [line for line in between.split() if line]

@@ -8,7 +8,7 @@ from prefect import task
 
 from promoter.health import Health, NoReport
 from promoter.promotion import Target
-from promoter.stages import Pending, wait_for_environment
+from promoter.stages import Pending, last_look, wait_for_environment
 from tasks.common import AppRef, run_logger, suspending, transient_only
 from tasks.report import emit
 
@@ -44,6 +44,8 @@ def wait_for_flux(
         deadline = began + timeout
         window = min(target.wait_window_seconds, max(0.0, deadline - time.time()))
         health = wait_for_environment(promotion, app.group, env, commit, timeout=window)
+        if isinstance(health, NoReport) and time.time() >= deadline:
+            health = last_look(promotion, app.group, env, commit) or health
     if isinstance(health, NoReport):
         if time.time() < deadline:
             return suspending(

@@ -77,7 +77,8 @@ def test_a_window_past_the_deadline_is_no_report_not_pending(fake: Fake) -> None
 @pytest.mark.timeout(60)
 def test_a_report_on_a_descendant_behind_many_newer_commits_counts(fake: Fake, tmp_path: Path) -> None:
     """A burst lands commits on main faster than Flux reconciles: Flux reports only the newest revision it
-    fetched, so the first report after our commit can sit under dozens of newer, unreported commits."""
+    fetched, so the first report after our commit can sit under dozens of newer, unreported commits. Polls
+    read the 10 newest; the last look before "no report" reads 50 and finds it."""
     ours = fake.main()
     clone = tmp_path / "pusher"
     run_git(tmp_path, "clone", "--quiet", str(fake.forge.bare), str(clone))
