@@ -79,8 +79,10 @@ class PrefectServer:
         return user, password
 
     def client(self, timeout: float = 30.0) -> httpx.Client:
-        """A plain HTTP client of the API, with the server's credential when it has one."""
-        return httpx.Client(base_url=self.api_url, auth=self.auth, timeout=timeout)
+        """A plain HTTP client of the API, with the server's credential when it has one. A new connection
+        per request: the server resets idle keep-alive ones, and a reused one fails with ReadError."""
+        limits = httpx.Limits(max_keepalive_connections=0)
+        return httpx.Client(base_url=self.api_url, auth=self.auth, timeout=timeout, limits=limits)
 
 
 @contextmanager
