@@ -696,7 +696,7 @@ def parse_nexus(
     if host is None:
         raise InvalidInputError(
             f"nexus repository {_shown(repository_name)} has no registry host: add "
-            f"{repository_name}=<host[:port][/path]> to PROMOTER_WEBHOOK_NEXUS_REGISTRIES"
+            "<repository>=<host[:port][/path]> to PROMOTER_WEBHOOK_NEXUS_REGISTRIES"
         )
     return [
         _release(
