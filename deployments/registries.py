@@ -66,6 +66,7 @@ GAR_ACTIONS = ("INSERT", "DELETE")
 ACR_ACTIONS = frozenset({"push", "delete", "ping", "chart_push", "chart_delete", "quarantine"})
 DISTRIBUTION_ACTIONS = frozenset({"push", "pull", "delete", "mount"})
 HARBOR_DEFAULT_TYPE = re.compile(r"[A-Z][A-Z_]{2,40}")
+NEXUS_SETTING_KEY = re.compile(r"[A-Za-z0-9._-]{1,100}")
 ECR_ACCOUNT = re.compile(r"[0-9]{12}")
 ECR_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
 CDEVENTS_PUBLISHED = "dev.cdevents.artifact.published."
@@ -694,9 +695,11 @@ def parse_nexus(
         return [Ignored(reason=f"nexus: action {_shown(action)} is not a push")]
     host = (hosts or {}).get(repository_name)
     if host is None:
+        # The hint repeats the name only where it could be pasted into the setting as it stands.
+        key = repository_name if NEXUS_SETTING_KEY.fullmatch(repository_name) else "<repository>"
         raise InvalidInputError(
             f"nexus repository {_shown(repository_name)} has no registry host: add "
-            "<repository>=<host[:port][/path]> to PROMOTER_WEBHOOK_NEXUS_REGISTRIES"
+            f"{key}=<host[:port][/path]> to PROMOTER_WEBHOOK_NEXUS_REGISTRIES"
         )
     return [
         _release(

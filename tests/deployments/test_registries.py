@@ -574,7 +574,14 @@ INVALID: list[tuple[str, Sender, dict[str, str], Any, str]] = [
         "nexus",
         captured.NEXUS_COMPONENT_HEADERS,
         {**captured.NEXUS_DOCKER_COMPONENT, "repositoryName": "docker-other"},
-        "PROMOTER_WEBHOOK_NEXUS_REGISTRIES",
+        "add docker-other=<host[:port][/path]> to PROMOTER_WEBHOOK_NEXUS_REGISTRIES",
+    ),
+    (
+        "nexus repository name that the setting could not hold",
+        "nexus",
+        captured.NEXUS_COMPONENT_HEADERS,
+        {**captured.NEXUS_DOCKER_COMPONENT, "repositoryName": "a,b=c\nd"},
+        "add <repository>=<host[:port][/path]> to PROMOTER_WEBHOOK_NEXUS_REGISTRIES",
     ),
     (
         "github form body without payload",
