@@ -14,6 +14,7 @@ the same path again without a second branch, PR, commit or merge.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, cast
@@ -31,6 +32,7 @@ from prefect.utilities.urls import url_for
 
 from flows.aside import Aside
 from flows.waits import settle
+from promoter.approval_policy import ApprovalPolicy
 from promoter.config import Config
 from promoter.gate import gate, summary
 from promoter.health import Health
@@ -39,7 +41,7 @@ from promoter.pull_request import PRState
 from promoter.release import Release
 from promoter.stages import AlreadyRuns, ClosedUnmerged, Merged, OpenedPR, Pending, StillOpen
 from promoter.trailers import MergeRecord
-from tasks.approval import approval_request, record_decision
+from tasks.approval import Checked, approval_request, record_decision, verify_approval
 from tasks.common import AppRef
 from tasks.contracts import (
     PROMOTE_DEPLOYMENT,
@@ -188,7 +190,9 @@ def _walk(
         if env.auto:
             outcome = _merged(target, ref, tag, pr, aside, record)
         else:
-            decision = _approval(target, ref, release, pr, previous, approval_hours, aside, record)
+            decision = _approval(
+                target, ref, release, pr, previous, approval_hours, aside, record, env.approval
+            )
             if decision is None:
                 reason = f"{env.name} rejected; PR {link} left open"
                 stages.append(
@@ -253,12 +257,15 @@ def _approval(
     hours: float,
     aside: Aside,
     record: MergeRecord,
+    policy: ApprovalPolicy | None = None,
 ) -> Merged | ClosedUnmerged | StillOpen | None:
     """Wait for a person: suspended (no process held) until the UI, `promoter approve` or a merge resumes us.
 
-    A PR that a person already merged in the forge counts as approved by them; None when rejected. The
-    approver the form names goes into the merge commit as `Approved-by: <name> (declared)`: nothing has
-    checked it yet.
+    A PR that a person already merged in the forge counts as approved by them; None when rejected.
+    Without a policy the approver the form names goes into the merge commit as `Approved-by: <name>
+    (declared)`: nothing has checked it. With one, only the forge's word counts: each resume (the form,
+    `promoter approve`, or the sweeper on a new review) checks the PR's reviews again, and while they fall
+    short the run suspends anew, saying what is missing; the approvers then go in as `(verified)`.
     """
     group, app, tag = ref.group, ref.app, release.tag
     state, merge_commit, merged_by = read_pr_state.with_options(refresh_cache=True)(target, pr.number)
@@ -271,19 +278,38 @@ def _approval(
             number=pr.number, env=pr.env, merge_commit=merge_commit, merged_by=merged_by, url=pr.url
         )
     description = approval_request(target, pr, previous)
+    if policy is not None:
+        description += f"\n\n**Approval policy:** {policy.describe()}. The form alone does not approve."
     announce("approval.requested", group, app, {"tag": tag, "env": pr.env, "pr": pr.url})
     run = get_run_context().flow_run  # type: ignore[union-attr]
-    aside.submit(_label_run, run, ref, tag, pr.env, awaiting=pr.number)
-    aside.drain()  # `promoter approve` and the sweeper find the suspended run by these tags
-    decision = suspend_flow_run(
-        wait_for_input=ApprovalInput.with_initial_data(description=description),
-        timeout=int(hours * 3600) + WAIT_GRACE_SECONDS,  # the sweeper ends it at the deadline, by name
-        key=prefect_key("approval", pr.env, tag),
-    )
+    deadline = pr.started + hours * 3600
+    verdict: Checked | None = None
+    for attempt in itertools.count():
+        if policy is not None:
+            verdict = verify_approval(target, pr, policy, record.pushed_by, attempt)
+            if verdict.granted:
+                approvers = ", ".join(verdict.approvers)[:100]
+                decision = ApprovalInput.of(True, approvers, f"approved on PR #{pr.number}")
+                break
+        fingerprint = verdict.fingerprint if verdict is not None else None
+        aside.submit(_label_run, run, ref, tag, pr.env, awaiting=pr.number, reviews=fingerprint)
+        aside.drain()  # `promoter approve` and the sweeper find the suspended run by these tags
+        decision = suspend_flow_run(
+            wait_for_input=ApprovalInput.with_initial_data(description=description),
+            # the sweeper ends it at the deadline, by name
+            timeout=int(max(60.0, deadline - time.time())) + WAIT_GRACE_SECONDS,
+            key=prefect_key("approval", pr.env, tag, *([str(attempt)] if attempt else [])),
+        )
+        if policy is None or decision.decision == "reject":
+            break
+        get_run_logger().info(
+            "resumed by %s: the approval policy asks the forge, a declared name does not count",
+            decision.approver,
+        )
     aside.submit(_label_run, run, ref, tag, pr.env)
-    record_decision(
-        group, app, tag, release.digest, pr.env, decision, "resume (UI form, promoter approve or sweeper)"
-    )
+    verified = policy is not None and decision.decision == "approve"
+    source = "the forge's reviews" if verified else "resume (UI form, promoter approve or sweeper)"
+    record_decision(group, app, tag, release.digest, pr.env, decision, source, verified)
     get_run_logger().info(
         "%s %s by %s%s",
         pr.env,
@@ -305,7 +331,8 @@ def _approval(
         app,
         {"tag": tag, "env": pr.env, "approver": decision.approver, "comment": decision.comment},
     )
-    return _merged(target, ref, tag, pr, aside, record.approved(decision.approver), merge=True)
+    approved = record.approved(decision.approver, "verified" if verified else "declared")
+    return _merged(target, ref, tag, pr, aside, approved, merge=True)
 
 
 def _merged(
@@ -357,10 +384,16 @@ def _waiting_label(
 
 
 def _label_run(
-    run: FlowRun, ref: AppRef, tag: str, at: str, awaiting: int | None = None, waiting: Iterable[str] = ()
+    run: FlowRun,
+    ref: AppRef,
+    tag: str,
+    at: str,
+    awaiting: int | None = None,
+    waiting: Iterable[str] = (),
+    reviews: str | None = None,
 ) -> None:
     """Name the run `<group>/<app>:<tag>` and tag it so runs can be found by app, tag and stage."""
-    tags = run_tags(run.tags or [], ref.group, ref.app, tag, at, awaiting, waiting)
+    tags = run_tags(run.tags or [], ref.group, ref.app, tag, at, awaiting, waiting, reviews)
     with get_client(sync_client=True) as client:
         client.update_flow_run(run.id, name=f"{ref.group}/{ref.app}:{tag}", tags=tags)
     run.tags = tags

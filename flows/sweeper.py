@@ -6,7 +6,8 @@ one pass of the reconciler (`tasks.reconcile`), so a push whose trigger failed s
 
 A suspended run holds no process, so nothing inside it can notice a merge; this scheduled flow looks at
 each run waiting for approval (tagged `pr:<number>`) and resumes it with the forge's record: approved by
-`merged_by` when merged, rejected when closed without merging. A run whose approval wait passed its
+`merged_by` when merged, rejected when closed without merging. A run under an approval policy (tagged
+`reviews:<fingerprint>`) is also resumed when the PR's approvals change, to check them itself. A run whose approval wait passed its
 timeout (the flow's `approval_timeout_hours`) is ended here: the run suspends for that long plus
 `WAIT_GRACE_SECONDS`, because Prefect's pause-expiry service fails an expired suspension with "The flow was
 paused and never resumed.", which names neither the release nor the PR. It ends `Failed` named `ApprovalTimedOut`, with the reason in its state and
@@ -33,7 +34,14 @@ from prefect.logging.loggers import flow_run_logger
 from prefect.states import Failed
 
 from promoter.promotion import Target
-from tasks.contracts import RUN_TAG, WAIT_GRACE_SECONDS, ApprovalInput, awaited_pr, tag_value
+from tasks.contracts import (
+    RUN_TAG,
+    WAIT_GRACE_SECONDS,
+    ApprovalInput,
+    awaited_pr,
+    reviews_seen,
+    tag_value,
+)
 from tasks.pull_request import read_pr_state
 from tasks.reconcile import reconcile
 from tasks.report import emit
@@ -93,6 +101,16 @@ def time_out(run: AwaitingRun) -> str:
     return reason
 
 
+def _reviews_changed(target: Target, run: AwaitingRun) -> bool:
+    """Whether the PR's approvals differ from those the run's approval policy last found wanting: then
+    the run checks again (approving the PR in the forge is enough), and suspends anew if still short."""
+    seen = reviews_seen(run.tags)
+    if seen is None:
+        return False
+    with target.forge() as provider:
+        return provider.reviews(run.pr).fingerprint() != seen
+
+
 @flow(name="approval-sweeper", log_prints=False)
 def approval_sweeper() -> int:
     """Resume every suspended promotion whose PR was merged or closed, end those whose approval timed
@@ -109,6 +127,12 @@ def approval_sweeper() -> int:
         )
         state, _, merged_by = read_pr_state(target, number)
         if state == "open":
+            if _reviews_changed(target, run):
+                resume_flow_run(
+                    run_id, run_input=ApprovalInput.of(True, "forge", "new review").as_run_input()
+                )
+                logger.info("resumed %s: the reviews on PR #%s changed; it checks its policy", run_id, number)
+                resumed += 1
             continue
         decision = (
             ApprovalInput.of(True, merged_by or "unknown", f"PR #{number} merged in the forge")

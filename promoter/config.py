@@ -4,9 +4,10 @@ Compatible with gitops-promotion's file, minus its defects: an integer `status_t
 minutes (not nanoseconds) and a duration string such as "10m" or "90s" is accepted; an unknown key is an
 error naming the file, the line and the nearest valid key instead of being ignored.
 
-One key is promoter's own: an environment's `reporters`, the Flux clusters that must all report it healthy
-(see `parse_reporters`). gitops-promotion reads the file with `yaml.v2`'s non-strict decoder, which skips
-keys it does not know, so a file that uses it still loads there.
+Two keys are promoter's own: an environment's `reporters`, the Flux clusters that must all report it
+healthy (see `parse_reporters`), and its `approval` policy (`promoter.approval_policy`). gitops-promotion
+reads the file with `yaml.v2`'s non-strict `yaml.Unmarshal` (its `pkg/config/config.go`), which skips keys
+it does not know, so a file that uses them still loads there.
 """
 
 from __future__ import annotations
@@ -19,8 +20,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from promoter.approval_policy import ApprovalPolicy
 from promoter.errors import ConfigError
 from promoter.names import AppName, EnvironmentName, GroupName
 from promoter.validation import describe, location
@@ -124,6 +134,16 @@ class Environment(_Strict):
     name: EnvironmentName
     auto: bool = False
     reporters: Reporters = None
+    approval: ApprovalPolicy | None = None
+
+    @model_validator(mode="after")
+    def _approval_needs_a_person(self) -> Environment:
+        if self.auto and self.approval is not None:
+            raise ValueError(
+                f"environment {self.name!r} has an approval policy but auto: true merges without anyone: "
+                "set auto: false, or remove approval"
+            )
+        return self
 
 
 class Application(_Strict):
@@ -295,6 +315,9 @@ def _valid_keys(parent: tuple[Any, ...]) -> list[str]:
             # list[X] -> X, dict[str, X] -> X: the element type, whatever the index or key.
             args = get_args(annotation)
             annotation = args[-1] if args else None
+        # X | None -> X
+        models = [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        annotation = models[0] if models and type(None) in get_args(annotation) else annotation
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return sorted(field.alias or name for name, field in annotation.model_fields.items())
     return []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from typing import Any
 
 from sandbox.forge import Account, Repository, Status
@@ -260,11 +261,26 @@ class Shapes:
     def commit_ref(self, sha: str) -> dict[str, Any]:
         return {"commitId": sha, "url": f"{self.api}/commits/{sha}"}
 
-    def reviewer(self, number: int, login: str, vote: int, required: bool) -> dict[str, Any]:
+    def group_identity(self, name: str) -> dict[str, Any]:
+        """A group or team as a reviewer: a container, named `[project]\\Group` in the web UI."""
+        gid = group_id(name)
+        return {
+            "displayName": name,
+            "url": f"{self.org}/_apis/Identities/{gid}",
+            "id": gid,
+            "uniqueName": name,
+            "imageUrl": f"{self.org}/_api/_common/identityImage?id={gid}",
+            "isContainer": True,
+        }
+
+    def reviewer(
+        self, number: int, login: str, vote: int, required: bool, group: bool = False
+    ) -> dict[str, Any]:
+        identity = self.group_identity(login) if group else self.identity(login)
         data = {
-            "reviewerUrl": f"{self.api}/pullRequests/{number}/reviewers/{Account(login).uuid}",
+            "reviewerUrl": f"{self.api}/pullRequests/{number}/reviewers/{identity['id']}",
             "vote": vote,
-            **self.identity(login),
+            **identity,
         }
         if required:
             data["isRequired"] = True
@@ -311,3 +327,7 @@ class Shapes:
 
 def listing(items: list[Any]) -> dict[str, Any]:
     return {"count": len(items), "value": items}
+
+
+def group_id(name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"promoter-sandbox:group:{name.lower()}"))

@@ -26,6 +26,7 @@ from sandbox.azure_json import (
     check_api_version,
     enum_value,
     error_body,
+    group_id,
     iso,
     iso_seconds,
     lenient,
@@ -140,6 +141,8 @@ class AzureDevOps:
             ("POST", f"{repo}/pullrequests", self.create_pull),
             ("GET", pull, self.get_pull),
             ("PATCH", pull, self.update_pull),
+            ("GET", f"{pull}/reviewers", self.list_reviewers),
+            ("PUT", f"{pull}/reviewers/{{reviewerId}}", self.put_reviewer),
             ("GET", f"{pull}/statuses", self.list_pull_statuses),
             ("POST", f"{pull}/statuses", self.create_pull_status),
             ("GET", "/pullrequests/{pullRequestId}", self.get_pull_by_id),
@@ -206,10 +209,7 @@ class AzureDevOps:
             "isDraft": extra.draft,
             "mergeId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{repo.key}#{pr.number}")),
             "lastMergeSourceCommit": shapes.commit_ref(pr.head_sha),
-            "reviewers": [
-                shapes.reviewer(pr.number, login, vote, required)
-                for login, (vote, required) in extra.reviewers.items()
-            ],
+            "reviewers": self._reviewers_json(shapes, pr.number, extra),
             "url": f"{shapes.api}/pullRequests/{pr.number}",
             "_links": shapes.pull_links(pr.number, pr.head_sha, target, pr.created_by),
             "supportsIterations": True,
@@ -381,6 +381,70 @@ class AzureDevOps:
                 raise BadRequest("a reviewer's vote must be one of 10, 5, 0, -5, -10", field="vote")
             found[login] = (vote, reviewer.get("isRequired") is True)
         return found
+
+    def _reviewers_json(self, shapes: Shapes, number: int, extra: Extras) -> list[dict[str, Any]]:
+        """Votes roll up into the groups on the PR: "Groups and teams can be reviewers on pull requests but
+        can not vote directly. When a member of the group or team votes, that vote is rolled up into the
+        group or team vote. VotedFor is a list of such votes." (`IdentityRefWithVote`, git-7.1.json)"""
+        with self._lock:
+            reviewers = dict(extra.reviewers)
+        groups = {name for name in reviewers if name.lower() in self.forge.teams}
+        people = {login: vote for login, (vote, _) in reviewers.items() if login not in groups}
+
+        def rolled_up(group: str) -> int:
+            votes = [v for login, v in people.items() if v and self.forge.member(group, login) == "active"]
+            return min(votes) if any(v < 0 for v in votes) else max(votes, default=0)
+
+        shown = []
+        for name, (vote, required) in reviewers.items():
+            if name in groups:
+                shown.append(shapes.reviewer(number, name, rolled_up(name), required, group=True))
+                continue
+            entry = shapes.reviewer(number, name, vote, required)
+            voted_for = [
+                shapes.reviewer(number, g, rolled_up(g), reviewers[g][1], group=True)
+                for g in sorted(groups)
+                if vote and self.forge.member(g, name) == "active"
+            ]
+            if voted_for:
+                entry["votedFor"] = voted_for
+            shown.append(entry)
+        return shown
+
+    async def list_reviewers(self, call: Call) -> Reply:
+        repo, pr = self._pull(call)
+        shown = self._reviewers_json(Shapes(call.base_url, repo), pr.number, self._extra(repo, pr.number))
+        return Reply(200, {"count": len(shown), "value": shown})
+
+    async def put_reviewer(self, call: Call) -> Reply:
+        """Add a reviewer, or cast the caller's own vote. Only the token's owner votes: "You cannot vote
+        for another user." (microsoft/azure-devops-dotnet-samples#303; the PAT owner "can reset their own
+        vote", microsoft/azure-devops-node-api#611); an unknown id is "The identity  is not recognized."
+        (shayki5/azure-devops-create-pr-task#149). A group cannot vote at all."""
+        repo, pr = self._pull(call)
+        data = call.object()
+        reviewer_id = call.params["reviewerId"].lower()
+        name = self._login(reviewer_id) or next(
+            (team for team in self.forge.teams if group_id(team) == reviewer_id), None
+        )
+        if name is None:
+            raise BadRequest("Invalid argument value.\r\nParameter name: The identity  is not recognized.")
+        vote = data.get("vote", 0)
+        if vote not in (-10, -5, 0, 5, 10):
+            raise BadRequest("a reviewer's vote must be one of 10, 5, 0, -5, -10", field="vote")
+        if vote and name.lower() != call.user.login.lower():
+            raise BadRequest(
+                "Invalid argument value.\r\nParameter name: You can only reset votes to zero (NoVote) "
+                "using this REST call. You cannot vote for another user."
+            )
+        if pr.state != "open":
+            raise ForgeError("invalid", "TF401181: The pull request cannot be edited due to its state.")
+        extra = self._extra(repo, pr.number)
+        with self._lock:
+            required = data.get("isRequired") is True or extra.reviewers.get(name, (0, False))[1]
+            extra.reviewers[name] = (vote, required)
+        shown = self._reviewers_json(Shapes(call.base_url, repo), pr.number, extra)
+        return Reply(200, next(r for r in shown if r["displayName"] == name))
 
     def _login(self, identity: Any) -> str | None:
         return next(

@@ -88,6 +88,18 @@ class AutoMerge:
 
 
 @dataclass
+class Review:
+    """A GitHub pull request review: `state` APPROVED, CHANGES_REQUESTED, COMMENTED or DISMISSED."""
+
+    id: int
+    login: str
+    state: str
+    commit_id: str
+    body: str
+    submitted_at: float
+
+
+@dataclass
 class PullRequest:
     number: int
     title: str
@@ -111,6 +123,7 @@ class PullRequest:
     completion_options: dict[str, Any] = field(
         default_factory=dict
     )  # Azure DevOps' completionOptions, as sent
+    reviews: list[Review] = field(default_factory=list)  # GitHub's, oldest first
 
 
 @dataclass
@@ -217,6 +230,9 @@ class Forge:
         # Absolute: `git http-backend` needs GIT_PROJECT_ROOT that does not depend on its working directory.
         self.root = root.resolve()
         self.tokens = dict(tokens or DEFAULT_TOKENS)
+        # Teams (GitHub `org/slug`) and groups (Azure DevOps display names), lower-cased: login -> state
+        # ("active", or "pending" for an invitation not yet accepted).
+        self.teams: dict[str, dict[str, str]] = {}
         self._lock = threading.RLock()
         self._repos: dict[str, Repository] = {}
         self._git: dict[str, BareRepo] = {}
@@ -574,6 +590,34 @@ class Forge:
         self.kick(repo)
         return pr
 
+    def add_review(
+        self, repo: Repository, number: int, by: str, state: str, commit_id: str | None, body: str
+    ) -> Review:
+        """GitHub refuses an author's approval of their own PR: 422 "Can not approve your own pull
+        request" (a real answer quoted in hubtty/hubtty#33)."""
+        pr = self.pull(repo, number)
+        with self._lock:
+            if pr.state != "open":
+                raise ForgeError("invalid", "Can not review a closed pull request")
+            if state == "APPROVED" and by.lower() == pr.created_by.lower():
+                raise ForgeError("invalid", "Can not approve your own pull request")
+            ids = [r.id for p in repo.pulls.values() for r in p.reviews]
+            review = Review(
+                max(ids, default=_stable_int(repo.key, 6)) + 1,
+                by,
+                state,
+                commit_id or pr.head_sha,
+                body,
+                time.time(),
+            )
+            pr.reviews.append(review)
+            pr.updated_at = time.time()
+        return review
+
+    def member(self, team: str, login: str) -> str | None:
+        """`login`'s membership state in `team` (None when not a member, or no such team)."""
+        return self.teams.get(team.lower(), {}).get(login.lower())
+
     def mergeable(self, repo: Repository, pr: PullRequest) -> bool | None:
         """Whether head merges cleanly into base (None once closed), cached per (base, head) pair."""
         if pr.state != "open":
@@ -749,7 +793,10 @@ def _repository_from_json(data: dict[str, Any]) -> Repository:
     pulls = {}
     for item in data.pop("pulls"):
         auto = item.pop("auto_merge")
-        pulls[item["number"]] = PullRequest(**item, auto_merge=AutoMerge(**auto) if auto else None)
+        reviews = [Review(**r) for r in item.pop("reviews", [])]
+        pulls[item["number"]] = PullRequest(
+            **item, auto_merge=AutoMerge(**auto) if auto else None, reviews=reviews
+        )
     statuses: dict[str, list[Status]] = {}
     for item in data.pop("statuses"):
         statuses.setdefault(item["sha"], []).append(Status(**item))

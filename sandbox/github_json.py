@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.accounting import RateLimits
-from sandbox.forge import WEB_COMMITTER, Account, Forge, PullRequest, Repository, Status
+from sandbox.forge import WEB_COMMITTER, Account, Forge, PullRequest, Repository, Review, Status
 from sandbox.gitrepo import CommitInfo
 
 DOCS = "https://docs.github.com/rest"
@@ -85,6 +85,31 @@ class Shapes:
             "received_events_url": f"{url}/received_events",
             "type": "Bot" if login.endswith("-bot") else "User",
             "site_admin": False,
+        }
+
+    def review(self, repo: Repository, pr: PullRequest, review: Review) -> dict[str, Any]:
+        """`pull-request-review`: `commit_id` is the head the review was made on, kept when the head moves."""
+        html = f"{self.web}/{repo.owner}/{repo.name}/pull/{pr.number}#pullrequestreview-{review.id}"
+        pull = f"{self.api}/repos/{repo.owner}/{repo.name}/pulls/{pr.number}"
+        return {
+            "id": review.id,
+            "node_id": f"PRR_{review.id:x}",
+            "user": self.simple_user(review.login),
+            "body": review.body,
+            "state": review.state,
+            "html_url": html,
+            "pull_request_url": pull,
+            "_links": {"html": {"href": html}, "pull_request": {"href": pull}},
+            "submitted_at": iso(review.submitted_at),
+            "commit_id": review.commit_id,
+            "author_association": "OWNER" if review.login == repo.owner else "COLLABORATOR",
+        }
+
+    def team_membership(self, org: str, slug: str, login: str, state: str) -> dict[str, Any]:
+        return {
+            "url": f"{self.api}/organizations/{Account(org).id}/team/{Account(slug).id}/memberships/{login}",
+            "role": "member",
+            "state": state,
         }
 
     def public_user(self, login: str) -> dict[str, Any]:

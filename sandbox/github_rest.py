@@ -222,6 +222,9 @@ class GitHub:
             ("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}", self.update_pull),
             ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/merge", self.check_merged),
             ("PUT", "/repos/{owner}/{repo}/pulls/{pull_number}/merge", self.merge_pull),
+            ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews", self.list_reviews),
+            ("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews", self.create_review),
+            ("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}", self.team_membership),
             ("POST", "/repos/{owner}/{repo}/statuses/{sha}", self.create_status),
             ("GET", "/repos/{owner}/{repo}/statuses/{sha}", self.list_statuses),
             ("GET", "/repos/{owner}/{repo}/commits/{ref:path}/statuses", self.list_statuses),
@@ -550,6 +553,53 @@ class GitHub:
         if sha is None:
             raise ForgeError("not_found", "Not Found")
         return Reply(200, self._shapes(call).git_ref(repo, branch, sha))
+
+    # -- reviews and teams ------------------------------------------------------------------------------
+
+    async def list_reviews(self, call: Call) -> Reply:
+        """Oldest first, each with the head it was made on ("List reviews for a pull request ... in
+        chronological order", docs.github.com/rest/pulls/reviews#list-reviews-for-a-pull-request)."""
+        repo, pr = self._pull(call)
+        chunk, headers = _page(call, list(pr.reviews))
+        shapes = self._shapes(call)
+        return Reply(200, [shapes.review(repo, pr, review) for review in chunk], headers)
+
+    async def create_review(self, call: Call) -> Reply:
+        """`event` APPROVE, REQUEST_CHANGES or COMMENT (a body is required for the last two). GitHub's
+        refusals are `validation-error-simple`: `errors` is a list of strings, e.g. "Can not approve your
+        own pull request" (hubtty/hubtty#33)."""
+        repo, pr = self._pull(call)
+        data = call.object()
+        event = data.get("event")
+        states = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "COMMENT": "COMMENTED"}
+        body = _string(data, "body") or ""
+        commit_id = _string(data, "commit_id")
+        route = "POST /api/v3/repos/{owner}/{repo}/pulls/{pull_number}/reviews"
+        refusal: str | None = None
+        if event not in states:
+            refusal = "a pending review is not supported here: send event APPROVE, REQUEST_CHANGES or COMMENT"
+        elif event != "APPROVE" and not body:
+            refusal = f"Body is required for {event} reviews"
+        elif commit_id is not None and await blocking(lambda: self.forge.resolve(repo, commit_id)) is None:
+            refusal = "Commit could not be found"
+        if refusal is None:
+            try:
+                review = self.forge.add_review(
+                    repo, pr.number, call.user.login, states[str(event)], commit_id, body
+                )
+            except ForgeError as exc:
+                refusal = exc.message
+        if refusal is not None:
+            return Reply(422, error("Unprocessable Entity", documentation_url(route), errors=[refusal]))
+        return Reply(200, self._shapes(call).review(repo, pr, review))
+
+    async def team_membership(self, call: Call) -> Reply:
+        """404 "if user has no team membership" (the operation's own words), whatever the reason."""
+        org, slug, login = call.params["org"], call.params["team_slug"], call.params["username"]
+        state = self.forge.member(f"{org}/{slug}", login)
+        if state is None:
+            raise ForgeError("not_found", "Not Found")
+        return Reply(200, self._shapes(call).team_membership(org, slug, login, state))
 
     # -- protection -------------------------------------------------------------------------------------
 

@@ -7,13 +7,15 @@ from datetime import UTC, datetime
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
+from promoter.approval_policy import ApprovalPolicy, Verdict, evaluate
+from promoter.gate import Gate, post_check
 from promoter.health import Health
 from promoter.promotion import Target
 from promoter.stages import OpenedPR
 from promoter.stages import approval_request as approval_text
 from tasks.common import run_logger, transient_only
 from tasks.contracts import ApprovalInput
-from tasks.report import prefect_key
+from tasks.report import emit, prefect_key
 
 
 @task(
@@ -44,8 +46,63 @@ def approval_request(target: Target, pr: OpenedPR, previous: Health | None) -> s
     return text
 
 
+class Checked(Verdict):
+    """A verdict and the approvals it was made on (`fingerprint`, what the sweeper compares)."""
+
+    fingerprint: str
+
+
+@task(
+    name="verify-approval",
+    task_run_name="verify approval of PR #{pr.number} ({attempt})",
+    timeout_seconds=120,
+    persist_result=True,  # a resumed run replays earlier attempts from here, without asking the forge
+    retries=3,
+    retry_delay_seconds=2,
+    retry_condition_fn=transient_only,
+)
+def verify_approval(
+    target: Target, pr: OpenedPR, policy: ApprovalPolicy, pushed_by: str | None, attempt: int
+) -> Checked:
+    """Ask the forge whether the policy holds on the PR's head, and say so in its `promoter` check: green
+    with who approved, or pending with what is missing (the forge then refuses a merge by anyone else)."""
+    with target.forge() as provider:
+        reviews = provider.reviews(pr.number, policy.teams)
+        verdict = evaluate(policy, reviews, pr.head_sha, pr.number, pushed_by)
+        if verdict.granted:
+            check = Gate(state="success", description=f"approved by {', '.join(verdict.approvers)}")
+        else:
+            assert verdict.missing is not None
+            check = Gate(state="pending", description=verdict.missing)
+        post_check(provider, pr.head_sha, check)
+    state = pr.state
+    if verdict.granted:
+        run_logger().info("%s approved in the forge by %s", pr.env, ", ".join(verdict.approvers))
+    else:
+        run_logger().warning(
+            "%s not approved yet: %s; approve PR #%s in the forge, the run resumes by itself",
+            pr.env,
+            verdict.missing,
+            pr.number,
+        )
+        emit(
+            "approval.unverified",
+            state.group,
+            state.app,
+            {"tag": state.tag, "env": pr.env, "pr": pr.url, "missing": verdict.missing},
+        )
+    return Checked(**verdict.model_dump(), fingerprint=reviews.fingerprint())
+
+
 def record_decision(
-    group: str, app: str, tag: str, digest: str | None, env: str, decision: ApprovalInput, source: str
+    group: str,
+    app: str,
+    tag: str,
+    digest: str | None,
+    env: str,
+    decision: ApprovalInput,
+    source: str,
+    verified: bool = False,
 ) -> None:
     """The approval record, as an artifact: who, when, what, and why."""
     when = datetime.now(UTC).isoformat(timespec="seconds")
@@ -58,7 +115,7 @@ def record_decision(
                 "",
                 "| field | value |",
                 "| --- | --- |",
-                f"| approver | {_cell(decision.approver)} |",
+                f"| approver | {_cell(decision.approver)} ({'verified' if verified else 'declared'}) |",
                 f"| when | {when} |",
                 f"| decision | {decision.decision} |",
                 f"| comment | {_cell(decision.comment)} |",

@@ -19,7 +19,7 @@ from pydantic import Field
 # -- run tags ----------------------------------------------------------------------------------------
 
 RUN_TAG = "promoter"
-_APP, _TAG, _AT, _PR, _WAIT = "app:", "tag:", "at:", "pr:", "wait:"
+_APP, _TAG, _AT, _PR, _WAIT, _REVIEWS = "app:", "tag:", "at:", "pr:", "wait:", "reviews:"
 
 
 def app_tag(group: str, app: str) -> str:
@@ -43,15 +43,19 @@ def run_tags(
     at: str,
     awaiting: int | None,
     waiting: Iterable[str] = (),
+    reviews: str | None = None,
 ) -> list[str]:
     """The run's tags: `kept` (a user's own), then ours, replacing any of ours from before.
 
-    `awaiting` is the PR of an approval gate; `waiting` the `wait:` tags of a suspended merge or Flux wait.
+    `awaiting` is the PR of an approval gate; `waiting` the `wait:` tags of a suspended merge or Flux wait;
+    `reviews` the fingerprint of the approvals an approval policy last found wanting (`reviews:<hex>`).
     """
-    own = [t for t in kept if not t.startswith((_APP, _TAG, _AT, _PR, _WAIT))]
+    own = [t for t in kept if not t.startswith((_APP, _TAG, _AT, _PR, _WAIT, _REVIEWS))]
     ours = {RUN_TAG, app_tag(group, app), release_tag(tag), stage_tag(at), *waiting}
     if awaiting is not None:
         ours.add(f"{_PR}{awaiting}")
+    if reviews is not None:
+        ours.add(f"{_REVIEWS}{reviews}")
     return sorted({*own, *ours})
 
 
@@ -110,6 +114,11 @@ def waits_of(tags: Iterable[str]) -> Waits | None:
 def tag_value(tags: Iterable[str], prefix: Literal["app:", "tag:", "at:"]) -> str | None:
     """The value of the run's `app:`, `tag:` or `at:` tag, or None."""
     return next((t.removeprefix(prefix) for t in tags if t.startswith(prefix)), None)
+
+
+def reviews_seen(tags: Iterable[str]) -> str | None:
+    """The approvals' fingerprint a run under an approval policy suspended on, or None (no policy)."""
+    return next((t.removeprefix(_REVIEWS) for t in tags if t.startswith(_REVIEWS)), None)
 
 
 def awaited_pr(tags: Iterable[str]) -> int | None:
@@ -179,6 +188,7 @@ AppEvent = Literal[
     "approval.granted",
     "approval.rejected",
     "approval.timed-out",
+    "approval.unverified",
 ]
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from promoter.approval_policy import Review, Reviews
 from promoter.errors import ProviderError
 from promoter.providers.base import CommitStatus, MergeMethod, PullRequest, StatusState
 from promoter.providers.http import ForgeClient, HTTPProvider
@@ -311,6 +312,38 @@ class AzureDevOpsProvider(HTTPProvider):
             **{"$top": 1},
         )
         return isinstance(data, dict) and data.get("commonCommit") == ancestor
+
+    def reviews(self, number: int, teams: Sequence[str] = ()) -> Reviews:
+        """Approving votes (10 approved, 5 approved with suggestions) of people, by unique name.
+
+        A group cannot vote: "When a member of the group or team votes, that vote is rolled up into the
+        group or team vote", and the member's entry lists the group in `votedFor` (`IdentityRefWithVote`,
+        git-7.1.json). So a listed group vouches for a member only when it is a reviewer on the PR (add it
+        with a required-reviewer branch policy). Votes belong to the PR, not to a commit."""
+        created_by = _object(
+            _object(self._get(f"/pullrequests/{number}", "get pullrequest")).get("createdBy")
+        )
+        wanted = {team.lower(): team for team in teams}
+        approvals = []
+        listed = _object(self._get(f"/pullrequests/{number}/reviewers", "list reviewers")).get("value")
+        for item in listed if isinstance(listed, list) else []:
+            reviewer = _object(item)
+            login = _text(reviewer.get("uniqueName"))
+            vote = reviewer.get("vote")
+            if not login or reviewer.get("isContainer") or not isinstance(vote, int) or vote < 5:
+                continue
+            groups = {
+                name.lower()
+                for group in reviewer.get("votedFor") or []
+                for name in (
+                    _text(_object(group).get("displayName")),
+                    _text(_object(group).get("uniqueName")),
+                )
+                if name
+            }
+            approvals.append(Review(login=login, teams=tuple(wanted[g] for g in wanted if g in groups)))
+        author = _text(created_by.get("uniqueName")) or None
+        return Reviews(author=author, approvals=tuple(approvals))
 
     def _pull(self, item: Any) -> PullRequest:
         if not isinstance(item, dict) or not isinstance(item.get("pullRequestId"), int):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from promoter.approval_policy import Reviews
 from promoter.providers.http import RateBudget, Stats
 from promoter.trailers import MergeRecord
 
@@ -81,6 +83,11 @@ class GitProvider(Protocol):
 
     def merged_pull_request_for(self, commit: str) -> PullRequest | None:
         """The merged PR whose merge commit is `commit`, if any."""
+        ...
+
+    def reviews(self, number: int, teams: Sequence[str] = ()) -> Reviews:
+        """The PR's standing approvals and its author; each approval names which of `teams` (written
+        without `@`) the forge vouches its reviewer belongs to."""
         ...
 
     def commit_statuses(self, sha: str) -> list[CommitStatus]:

@@ -12,10 +12,12 @@ Two things GitHub does that a client must live with (sources in docs/sandbox.md)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
+from urllib.parse import quote
 
-from promoter.errors import ProviderError
+from promoter.approval_policy import Review, Reviews
+from promoter.errors import ProviderAuthError, ProviderError
 from promoter.providers.base import CommitStatus, MergeMethod, PullRequest, StatusState
 from promoter.providers.http import ForgeClient, HTTPProvider
 from promoter.trailers import MergeRecord, with_trailers
@@ -227,6 +229,46 @@ class GitHubProvider(HTTPProvider):
             if pr.state == "merged" and pr.merge_commit_sha == commit:
                 return pr
         return None
+
+    def reviews(self, number: int, teams: Sequence[str] = ()) -> Reviews:
+        """Standing approvals: each reviewer's last review that approves, requests changes or was
+        dismissed decides; a comment changes nothing (docs.github.com/rest/pulls/reviews lists them oldest
+        first). Teams are `org/team-slug`, checked with the team-membership API (active members only)."""
+        author = _object(_object(self._pull_data(number)).get("user")).get("login")
+        standing: dict[str, Review] = {}
+        for item in self.client.paginate(f"{self._repo}/pulls/{number}/reviews", {}, "list reviews"):
+            data = _object(item)
+            login, state, commit = (
+                _object(data.get("user")).get("login"),
+                data.get("state"),
+                data.get("commit_id"),
+            )
+            if not isinstance(login, str) or state not in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+                continue
+            standing.pop(login.lower(), None)
+            if state == "APPROVED" and isinstance(commit, str):
+                standing[login.lower()] = Review(login=login, commit=commit)
+        approvals = tuple(
+            review.model_copy(update={"teams": tuple(t for t in teams if self._member(t, review.login))})
+            for review in standing.values()
+        )
+        return Reviews(author=author if isinstance(author, str) else None, approvals=approvals)
+
+    def _member(self, team: str, login: str) -> bool:
+        org, slash, slug = team.partition("/")
+        if not slash or not org or not slug or "/" in slug:
+            raise ProviderError(
+                f"GitHub team {team!r} is not '@org/team-slug': write it as in the team's URL"
+            )
+        path = f"/orgs/{quote(org, safe='')}/teams/{quote(slug, safe='')}/memberships/{quote(login, safe='')}"
+        try:
+            response = self.client.request("GET", path, route="team membership", ok=(200, 404))
+        except ProviderAuthError:
+            raise ProviderAuthError(
+                f"GitHub refused to say who is in @{team}: the token needs the 'read:org' scope (a "
+                "fine-grained token or app: 'Members: read' on the organization)"
+            ) from None
+        return response.status == 200 and _object(response.data).get("state") == "active"
 
     # -- statuses and ancestry ----------------------------------------------------------------------
 

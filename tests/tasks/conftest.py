@@ -8,7 +8,7 @@ lines it logs are captured too, since they are part of what a task is for.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any, Literal
 import pytest
 from pydantic import PrivateAttr
 
+from promoter.approval_policy import Reviews
 from promoter.config import CONFIG_FILE, Config, parse_config
 from promoter.promotion import Promotion, Target
 from promoter.providers.base import CommitStatus, GitProvider, MergeMethod, PullRequest, StatusState
@@ -101,6 +102,9 @@ class FakeForge:
 
     def merged_pull_request_for(self, commit: str) -> PullRequest | None:
         return next((pr for pr in self.pulls.values() if pr.merge_commit_sha == commit), None)
+
+    def reviews(self, number: int, teams: Sequence[str] = ()) -> Reviews:
+        return Reviews(author="promoter-bot")
 
     def commit_statuses(self, sha: str) -> list[CommitStatus]:
         return self.statuses.get(sha, [])
