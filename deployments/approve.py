@@ -1,4 +1,5 @@
-"""`promoter approve --app G/A [--tag T] [--reject] [--comment C]`: decide a waiting promotion from a shell."""
+"""`promoter approve --app G/A [--tag T] [--reject] [--comment C]`: decide a waiting promotion from a shell;
+`--break-glass --comment C` lets a release through the freeze it waits out instead."""
 
 from __future__ import annotations
 
@@ -19,12 +20,13 @@ from prefect.flow_runs import resume_flow_run
 from deployments.prefect_api import require_api
 from promoter.errors import InvalidInputError
 from promoter.names import check_app, check_group, check_tag
-from tasks.contracts import ApprovalInput, app_tag, awaited_pr, release_tag
+from tasks.contracts import ApprovalInput, BreakGlassInput, app_tag, awaited_pr, frozen_env, release_tag
 
 
-def waiting_runs(group: str, app: str, tag: str | None) -> list[FlowRun]:
-    """The app's runs suspended at an approval gate (tagged `pr:<number>`); runs suspended in a merge or
-    Flux wait are paused too, but an approval must not resume them."""
+def waiting_runs(group: str, app: str, tag: str | None, frozen: bool = False) -> list[FlowRun]:
+    """The app's runs suspended at an approval gate (tagged `pr:<number>`), or with `frozen` those waiting
+    out a freeze (`frozen:<env>`); runs suspended in a merge or Flux wait are paused too, but an approval
+    must not resume them."""
     tags = [app_tag(group, app), *([release_tag(tag)] if tag else [])]
     with get_client(sync_client=True) as client:
         paused = client.read_flow_runs(
@@ -33,6 +35,8 @@ def waiting_runs(group: str, app: str, tag: str | None) -> list[FlowRun]:
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
             )
         )
+    if frozen:
+        return [run for run in paused if frozen_env(run.tags) is not None]
     return [run for run in paused if awaited_pr(run.tags) is not None]
 
 
@@ -57,6 +61,25 @@ def approve(group: str, app: str, tag: str | None, *, reject: bool, approver: st
     return runs[0]
 
 
+def break_glass(group: str, app: str, tag: str | None, *, approver: str, comment: str) -> FlowRun:
+    """Let the one run of `group/app` (and `tag`) waiting out a freeze through it."""
+    if not comment.strip():
+        raise InvalidInputError(
+            "--break-glass needs --comment saying why it cannot wait; it goes on the record"
+        )
+    runs = waiting_runs(group, app, tag, frozen=True)
+    if not runs:
+        raise InvalidInputError(f"no promotion of {group}/{app}{':' + tag if tag else ''} waits out a freeze")
+    if len(runs) > 1:
+        names = ", ".join(sorted(run.name for run in runs))
+        raise InvalidInputError(
+            f"several promotions of {group}/{app} wait out a freeze ({names}); pass --tag"
+        )
+    decision = BreakGlassInput(break_glass=True, approver=approver, comment=comment)
+    resume_flow_run(runs[0].id, run_input=decision.as_run_input())
+    return runs[0]
+
+
 def run(args: argparse.Namespace) -> int:
     group, _, app = args.app.partition("/")
     if not app:
@@ -65,8 +88,18 @@ def run(args: argparse.Namespace) -> int:
     check_app(app)
     if args.tag is not None:
         check_tag(args.tag)
+    if args.break_glass and args.reject:
+        raise InvalidInputError("--break-glass lets a release through; it cannot --reject")
+    if args.break_glass and not args.comment.strip():
+        raise InvalidInputError(
+            "--break-glass needs --comment saying why it cannot wait; it goes on the record"
+        )
     require_api("approve")
     approver = args.approver or os.environ.get("PROMOTER_APPROVER") or getpass.getuser()
+    if args.break_glass:
+        flow_run = break_glass(group, app, args.tag, approver=approver, comment=args.comment)
+        print(f"broke the glass for {flow_run.name} as {approver}: {args.comment}")
+        return 0
     flow_run = approve(group, app, args.tag, reject=args.reject, approver=approver, comment=args.comment)
     print(f"{'rejected' if args.reject else 'approved'} {flow_run.name} as {approver}")
     return 0

@@ -99,7 +99,29 @@ def add_approve(commands: Any) -> None:
     parser.add_argument("--reject", action="store_true", help="reject: end the run and leave the PR open")
     parser.add_argument("--comment", default="", help="why, for the record")
     parser.add_argument("--approver", help="who decides (default: $PROMOTER_APPROVER or the login name)")
+    parser.add_argument(
+        "--break-glass",
+        action="store_true",
+        help="let this release through a freeze (needs --comment; recorded in an artifact, an event and "
+        "the merge commit)",
+    )
     parser.set_defaults(handler=_lazy("deployments.approve"))
+
+
+def add_freeze(commands: Any) -> None:
+    parser = commands.add_parser(
+        "freeze", help="stop the line: releases wait at a frozen environment until it is thawed"
+    )
+    parser.add_argument("--env", help="the environment to freeze (default: every environment)")
+    parser.add_argument("--reason", required=True, help="why; shown on every red check it causes")
+    parser.add_argument(
+        "--until", help="when it ends by itself: a time (2026-12-24T18:00Z) or a duration (2h)"
+    )
+    parser.add_argument("--by", help="who freezes (default: $PROMOTER_APPROVER or the login name)")
+    parser.set_defaults(handler=_lazy("deployments.freeze", "freeze"))
+    thaw = commands.add_parser("thaw", help="lift a freeze; the releases waiting on it go on")
+    thaw.add_argument("--env", help="the environment to thaw (default: the freeze of every environment)")
+    thaw.set_defaults(handler=_lazy("deployments.freeze", "thaw"))
 
 
 def add_demo(commands: Any) -> None:

@@ -34,25 +34,27 @@ from flows.aside import Aside
 from flows.waits import settle
 from promoter.approval_policy import ApprovalPolicy
 from promoter.config import Config
-from promoter.gate import gate, summary
+from promoter.gate import Gate, gate, summary
 from promoter.health import Health
 from promoter.promotion import Target
 from promoter.pull_request import PRState
 from promoter.release import Release
 from promoter.stages import AlreadyRuns, ClosedUnmerged, Merged, OpenedPR, Pending, StillOpen
 from promoter.trailers import MergeRecord
-from tasks.approval import Checked, approval_request, record_decision, verify_approval
+from tasks.approval import Checked, approval_request, record_decision, verify_approval, vouch_merge
 from tasks.common import AppRef
 from tasks.contracts import (
     PROMOTE_DEPLOYMENT,
     WAIT_GRACE_SECONDS,
     ApprovalInput,
+    BreakGlassInput,
     commit_wait_tag,
     flux_wait_tag,
     merge_wait_tag,
     run_tags,
 )
 from tasks.flux_health import wait_for_flux
+from tasks.freeze import frozen_at, frozen_check, post_gate, record_break_glass
 from tasks.pull_request import open_pr, read_pr_state, wait_merged
 from tasks.reconcile import stand_down
 from tasks.report import StageRecord, announce, prefect_key, publish_report
@@ -165,7 +167,11 @@ def _walk(
             group=group, app=app, tag=tag, env=env.name, sha=merge_commit, digest=release.digest or ""
         )
         check = gate(env.name, previous)
-        pr = open_pr(target, state, check, record)
+        frozen = frozen_at(env.name, "gate") if check.open else None
+        pr = open_pr(target, state, frozen_check(frozen) if frozen else check, record)
+        if frozen is not None and isinstance(pr, OpenedPR):
+            record = _thawed(target, ref, tag, pr, record, approval_hours, aside, "gate")
+            pr = open_pr(target, state, check, record)  # green again, auto-merge on with the record
         if isinstance(pr, AlreadyRuns):  # its health on main decides, as if we had merged it
             stages.append(StageRecord(env=env.name, note=f"already runs {tag}"))
             previous = _flux(target, ref, tag, env.name, pr.base_sha, aside)
@@ -270,10 +276,11 @@ def _approval(
     group, app, tag = ref.group, ref.app, release.tag
     state, merge_commit, merged_by = read_pr_state.with_options(refresh_cache=True)(target, pr.number)
     if state == "merged" and merge_commit:
+        vouched = policy is not None and vouch_merge(target, pr, policy, merged_by, record.pushed_by).granted
         decision = ApprovalInput(
             decision="approve", approver=merged_by or "unknown", comment="merged in the forge"
         )
-        record_decision(group, app, tag, release.digest, pr.env, decision, "merge in the forge")
+        record_decision(group, app, tag, release.digest, pr.env, decision, "merge in the forge", vouched)
         return Merged(
             number=pr.number, env=pr.env, merge_commit=merge_commit, merged_by=merged_by, url=pr.url
         )
@@ -332,7 +339,59 @@ def _approval(
         {"tag": tag, "env": pr.env, "approver": decision.approver, "comment": decision.comment},
     )
     approved = record.approved(decision.approver, "verified" if verified else "declared")
+    if frozen_at(pr.env, "merge") is not None:  # frozen while it waited for a person
+        approved = _thawed(target, ref, tag, pr, approved, hours, aside, "merge")
+        thawed = Gate(state="success", description=f"{pr.env} thawed; approved by {decision.approver}")
+        post_gate(target, pr, thawed, "merge")
     return _merged(target, ref, tag, pr, aside, approved, merge=True)
+
+
+def _thawed(
+    target: Target,
+    ref: AppRef,
+    tag: str,
+    pr: OpenedPR,
+    record: MergeRecord,
+    hours: float,
+    aside: Aside,
+    where: str,
+) -> MergeRecord:
+    """Wait out the freeze on `pr.env`, suspended and tagged `frozen:<env>`, its PR's check red naming
+    it: `promoter thaw` (or the sweeper, once the freeze is over) resumes the run, which looks again;
+    `promoter approve --break-glass` lets this release through, and the record says so."""
+    run = get_run_context().flow_run  # type: ignore[union-attr]
+    for look in itertools.count():
+        name = f"{where}-{look}"
+        freeze = frozen_at(pr.env, name)
+        if freeze is None:
+            break
+        post_gate(target, pr, frozen_check(freeze), name)
+        get_run_logger().warning(
+            "%s; the run waits (suspended) for `promoter thaw --env %s`, or `promoter approve --app %s/%s "
+            "--tag %s --break-glass --comment WHY`",
+            freeze.describe(),
+            pr.env,
+            ref.group,
+            ref.app,
+            tag,
+        )
+        aside.submit(_label_run, run, ref, tag, pr.env, frozen=pr.env)
+        aside.drain()
+        decision = suspend_flow_run(
+            wait_for_input=BreakGlassInput.with_initial_data(
+                description=f"**{freeze.describe()}.** Resume with break_glass to let this release through."
+            ),
+            timeout=int(hours * 3600) + WAIT_GRACE_SECONDS,
+            key=prefect_key("freeze", pr.env, tag, name),
+        )
+        aside.submit(_label_run, run, ref, tag, pr.env)
+        if decision.break_glass:
+            record_break_glass(ref.group, ref.app, tag, pr.env, freeze, decision)
+            get_run_logger().warning(
+                "break-glass by %s through the freeze of %s: %s", decision.approver, pr.env, decision.comment
+            )
+            return record.broke_glass(decision.approver, decision.comment)
+    return record
 
 
 def _merged(
@@ -391,9 +450,10 @@ def _label_run(
     awaiting: int | None = None,
     waiting: Iterable[str] = (),
     reviews: str | None = None,
+    frozen: str | None = None,
 ) -> None:
     """Name the run `<group>/<app>:<tag>` and tag it so runs can be found by app, tag and stage."""
-    tags = run_tags(run.tags or [], ref.group, ref.app, tag, at, awaiting, waiting, reviews)
+    tags = run_tags(run.tags or [], ref.group, ref.app, tag, at, awaiting, waiting, reviews, frozen)
     with get_client(sync_client=True) as client:
         client.update_flow_run(run.id, name=f"{ref.group}/{ref.app}:{tag}", tags=tags)
     run.tags = tags

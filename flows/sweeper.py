@@ -7,7 +7,8 @@ one pass of the reconciler (`tasks.reconcile`), so a push whose trigger failed s
 A suspended run holds no process, so nothing inside it can notice a merge; this scheduled flow looks at
 each run waiting for approval (tagged `pr:<number>`) and resumes it with the forge's record: approved by
 `merged_by` when merged, rejected when closed without merging. A run under an approval policy (tagged
-`reviews:<fingerprint>`) is also resumed when the PR's approvals change, to check them itself. A run whose approval wait passed its
+`reviews:<fingerprint>`) is also resumed when the PR's approvals change, to check them itself, and a run
+waiting out a freeze (tagged `frozen:<env>`) once the freeze is over (its `--until` passed). A run whose approval wait passed its
 timeout (the flow's `approval_timeout_hours`) is ended here: the run suspends for that long plus
 `WAIT_GRACE_SECONDS`, because Prefect's pause-expiry service fails an expired suspension with "The flow was
 paused and never resumed.", which names neither the release nor the PR. It ends `Failed` named `ApprovalTimedOut`, with the reason in its state and
@@ -28,20 +29,24 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
     FlowRunFilterTags,
 )
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.flow_runs import resume_flow_run
 from prefect.logging.loggers import flow_run_logger
 from prefect.states import Failed
 
+from promoter.errors import PromoterError
 from promoter.promotion import Target
 from tasks.contracts import (
     RUN_TAG,
     WAIT_GRACE_SECONDS,
     ApprovalInput,
+    BreakGlassInput,
     awaited_pr,
+    frozen_env,
     reviews_seen,
     tag_value,
 )
+from tasks.freeze import read_freezes
 from tasks.pull_request import read_pr_state
 from tasks.reconcile import reconcile
 from tasks.report import emit
@@ -101,6 +106,54 @@ def time_out(run: AwaitingRun) -> str:
     return reason
 
 
+def frozen_runs(env: str | None = None) -> list[FlowRun]:
+    """Promotions suspended until an environment thaws (tagged `frozen:<env>`), of `env` or of any."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[RUN_TAG]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
+            )
+        )
+    return [run for run in runs if (at := frozen_env(run.tags)) is not None and env in (None, at)]
+
+
+def thaw_resumes(env: str | None = None) -> int:
+    """Resume the runs (of `env`, or of any) waiting out a freeze that is over; each looks again and
+    suspends anew if it is frozen once more by then."""
+    freezes, now = read_freezes(), datetime.datetime.now(datetime.UTC)
+    thawed = BreakGlassInput(break_glass=False, approver="promoter", comment="thawed")
+    count = 0
+    for run in frozen_runs(env):
+        at = frozen_env(run.tags)
+        if at is not None and freezes.covering(at, now) is None:
+            resume_flow_run(run.id, run_input=thawed.as_run_input())
+            count += 1
+    return count
+
+
+def _sweep(run: AwaitingRun) -> int:
+    """Resume `run` if its PR merged, closed, or (under an approval policy) got new approvals."""
+    logger = get_run_logger()
+    number, parameters = run.pr, run.parameters
+    target = Target.of({"gitops_url": parameters.get("gitops_url"), "provider": parameters.get("provider")})
+    state, _, merged_by = read_pr_state(target, number)
+    if state == "open":
+        if not _reviews_changed(target, run):
+            return 0
+        resume_flow_run(run.id, run_input=ApprovalInput.of(True, "forge", "new review").as_run_input())
+        logger.info("resumed %s: the reviews on PR #%s changed; it checks its policy", run.id, number)
+        return 1
+    decision = (
+        ApprovalInput.of(True, merged_by or "unknown", f"PR #{number} merged in the forge")
+        if state == "merged"
+        else ApprovalInput.of(False, "forge", f"PR #{number} closed without merging")
+    )
+    resume_flow_run(run.id, run_input=decision.as_run_input())
+    logger.info("resumed %s: PR #%s %s", run.id, number, state)
+    return 1
+
+
 def _reviews_changed(target: Target, run: AwaitingRun) -> bool:
     """Whether the PR's approvals differ from those the run's approval policy last found wanting: then
     the run checks again (approving the PR in the forge is enough), and suspends anew if still short."""
@@ -118,30 +171,14 @@ def approval_sweeper() -> int:
     logger = get_run_logger()
     resumed = 0
     for run in awaiting_runs():
-        run_id, number, parameters = run.id, run.pr, run.parameters
         if run.expired:
-            logger.warning("ended %s: %s", run_id, time_out(run))
+            logger.warning("ended %s: %s", run.id, time_out(run))
             continue
-        target = Target.of(
-            {"gitops_url": parameters.get("gitops_url"), "provider": parameters.get("provider")}
-        )
-        state, _, merged_by = read_pr_state(target, number)
-        if state == "open":
-            if _reviews_changed(target, run):
-                resume_flow_run(
-                    run_id, run_input=ApprovalInput.of(True, "forge", "new review").as_run_input()
-                )
-                logger.info("resumed %s: the reviews on PR #%s changed; it checks its policy", run_id, number)
-                resumed += 1
-            continue
-        decision = (
-            ApprovalInput.of(True, merged_by or "unknown", f"PR #{number} merged in the forge")
-            if state == "merged"
-            else ApprovalInput.of(False, "forge", f"PR #{number} closed without merging")
-        )
-        resume_flow_run(run_id, run_input=decision.as_run_input())
-        logger.info("resumed %s: PR #%s %s", run_id, number, state)
-        resumed += 1
+        try:
+            resumed += _sweep(run)
+        except PromoterError as error:  # one run's forge trouble must not stop the sweep for the others
+            logger.warning("could not check PR #%s of %s: %s", run.pr, run.id, error)
+    resumed += thaw_resumes()
     watcher = WaitWatcher()
     try:
         resumed += len(watcher.sweep())

@@ -6,8 +6,8 @@ error naming the file, the line and the nearest valid key instead of being ignor
 
 Two keys are promoter's own: an environment's `reporters`, the Flux clusters that must all report it
 healthy (see `parse_reporters`), and its `approval` policy (`promoter.approval_policy`). gitops-promotion
-reads the file with `yaml.v2`'s non-strict `yaml.Unmarshal` (its `pkg/config/config.go`), which skips keys
-it does not know, so a file that uses them still loads there.
+decodes the file with `yaml.v2`'s `NewDecoder` without `SetStrict` (`LoadConfig` in its
+`pkg/config/config.go`), which skips keys it does not know, so a file that uses them still loads there.
 """
 
 from __future__ import annotations

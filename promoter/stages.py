@@ -119,8 +119,9 @@ def open_pull_request(
     The release's digest, when it has one, travels in `state` (and so in the PR's metadata): a pinned
     manifest gets the new pin, and the next environment's PR carries it on.
 
-    The PR auto-merges exactly when the environment is `auto: true`; it is switched off otherwise, so a
-    branch reused from an automatic environment never merges into a manual one by itself. `check` is
+    The PR auto-merges exactly when the environment is `auto: true` and `check` is not red; it is switched
+    off otherwise, so a branch reused from an automatic environment never merges into a manual one by
+    itself, and a blocked or frozen PR does not merge once someone turns its check green. `check` is
     posted on the head last, so a green check never lets the forge merge a PR whose auto-merge setting
     is still the old one. The CLI's `new` and `promote` pass none: `promoter status` posts it in CI.
     `record` is what the forge's auto-merge writes into the merge commit's trailers.
@@ -134,7 +135,9 @@ def open_pull_request(
         return AlreadyRuns(state=stamped, branch=branch, base=promotion.base, base_sha=push.base_sha)
     provider = promotion.provider
     pr = provider.upsert_pull_request(branch, promotion.base, stamped.title(), stamped.body())
-    provider.set_auto_merge(pr, env.auto, promotion.target.merge_method, record if env.auto else None)
+    # A red check turns auto-merge off: a freeze lifted by break-glass re-enables it with its trailer.
+    auto = env.auto and (check is None or check.open)
+    provider.set_auto_merge(pr, auto, promotion.target.merge_method, record if auto else None)
     if check is not None:
         post_check(provider, pr.head_sha, check)
     return OpenedPR(
@@ -148,7 +151,7 @@ def open_pull_request(
         base_sha=push.base_sha,
         changed=tuple(push.changed),
         rebases=push.rebases,
-        auto_merge=env.auto,
+        auto_merge=auto,
     )
 
 

@@ -8,6 +8,7 @@ read back:
     Release: ghcr.io/acme/podinfo:a8b91c33@sha256:<64 hex>     (no "@..." for a release without digest)
     Promoted-by: promoter (flow run <id>)                       ("promoter (cli)" from the command line)
     Approved-by: alice (declared)                                (only after an approval; or "(verified)")
+    Break-glass: alice: <why>                                    (when someone let it through a freeze)
     Pushed-by: bob                                               (when the registry said who pushed)
     Flow-Run: https://prefect.example/runs/flow-run/<id>         (when run under Prefect)
 
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from promoter.errors import InvalidInputError
 
 MAX_VALUE = 300
-TRAILER_KEYS = ("Release", "Promoted-by", "Approved-by", "Pushed-by", "Flow-Run")
+TRAILER_KEYS = ("Release", "Promoted-by", "Approved-by", "Break-glass", "Pushed-by", "Flow-Run")
 Approval = Literal["verified", "declared"]
 
 
@@ -62,10 +63,11 @@ class MergeRecord(BaseModel):
     promoted_by: str
     approved_by: str | None = None
     approval: Approval = "declared"
+    break_glass: str | None = None
     pushed_by: str | None = None
     flow_run_url: str | None = None
 
-    @field_validator("release", "promoted_by", "approved_by", "pushed_by", "flow_run_url")
+    @field_validator("release", "promoted_by", "approved_by", "break_glass", "pushed_by", "flow_run_url")
     @classmethod
     def _one_line(cls, value: str | None) -> str | None:
         return None if value is None else check_value("merge record", value)
@@ -97,11 +99,17 @@ class MergeRecord(BaseModel):
         """The same record after `login` approved it (the Prefect form only declares a name)."""
         return self.model_copy(update={"approved_by": one_line(login), "approval": approval})
 
+    def broke_glass(self, who: str, why: str) -> MergeRecord:
+        """The same record after `who` let it through a freeze, saying `why`."""
+        return self.model_copy(update={"break_glass": one_line(f"{who}: {why}" if why else who)})
+
     def trailers(self) -> list[tuple[str, str]]:
         """(key, value) pairs in a fixed order, optional ones left out when unknown."""
         pairs = [("Release", self.release), ("Promoted-by", self.promoted_by)]
         if self.approved_by:
             pairs.append(("Approved-by", f"{self.approved_by} ({self.approval})"))
+        if self.break_glass:
+            pairs.append(("Break-glass", self.break_glass))
         if self.pushed_by:
             pairs.append(("Pushed-by", self.pushed_by))
         if self.flow_run_url:

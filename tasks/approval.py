@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
-from promoter.approval_policy import ApprovalPolicy, Verdict, evaluate
+from promoter.approval_policy import ApprovalPolicy, Review, Reviews, Verdict, evaluate
 from promoter.gate import Gate, post_check
 from promoter.health import Health
 from promoter.promotion import Target
@@ -92,6 +92,37 @@ def verify_approval(
             {"tag": state.tag, "env": pr.env, "pr": pr.url, "missing": verdict.missing},
         )
     return Checked(**verdict.model_dump(), fingerprint=reviews.fingerprint())
+
+
+@task(
+    name="vouch-merge",
+    task_run_name="who merged PR #{pr.number}",
+    timeout_seconds=120,
+    persist_result=True,
+    retries=3,
+    retry_delay_seconds=2,
+    retry_condition_fn=transient_only,
+)
+def vouch_merge(
+    target: Target, pr: OpenedPR, policy: ApprovalPolicy, merged_by: str | None, pushed_by: str | None
+) -> Verdict:
+    """Whether the person who merged the PR in the forge is one the policy lists (a team member, where the
+    forge can say outside a PR). The merge stands either way; one the policy does not cover is reported."""
+    with target.forge() as provider:
+        teams = provider.teams_of(merged_by, policy.teams) if merged_by else ()
+    merger = Reviews(approvals=(Review(login=merged_by, teams=teams),) if merged_by else ())
+    verdict = evaluate(policy, merger, pr.head_sha, pr.number, pushed_by)
+    if not verdict.granted:
+        state = pr.state
+        missing = f"PR #{pr.number} was merged in the forge by {merged_by or 'someone unknown'}, outside the policy: {verdict.missing}"
+        run_logger().warning("%s", missing)
+        emit(
+            "approval.unverified",
+            state.group,
+            state.app,
+            {"tag": state.tag, "env": pr.env, "pr": pr.url, "missing": missing},
+        )
+    return verdict
 
 
 def record_decision(

@@ -20,6 +20,7 @@ from pydantic import Field
 
 RUN_TAG = "promoter"
 _APP, _TAG, _AT, _PR, _WAIT, _REVIEWS = "app:", "tag:", "at:", "pr:", "wait:", "reviews:"
+_FROZEN = "frozen:"
 
 
 def app_tag(group: str, app: str) -> str:
@@ -44,18 +45,22 @@ def run_tags(
     awaiting: int | None,
     waiting: Iterable[str] = (),
     reviews: str | None = None,
+    frozen: str | None = None,
 ) -> list[str]:
     """The run's tags: `kept` (a user's own), then ours, replacing any of ours from before.
 
     `awaiting` is the PR of an approval gate; `waiting` the `wait:` tags of a suspended merge or Flux wait;
-    `reviews` the fingerprint of the approvals an approval policy last found wanting (`reviews:<hex>`).
+    `reviews` the fingerprint of the approvals an approval policy last found wanting (`reviews:<hex>`);
+    `frozen` the environment whose freeze the run waits out (`frozen:<env>`).
     """
-    own = [t for t in kept if not t.startswith((_APP, _TAG, _AT, _PR, _WAIT, _REVIEWS))]
+    own = [t for t in kept if not t.startswith((_APP, _TAG, _AT, _PR, _WAIT, _REVIEWS, _FROZEN))]
     ours = {RUN_TAG, app_tag(group, app), release_tag(tag), stage_tag(at), *waiting}
     if awaiting is not None:
         ours.add(f"{_PR}{awaiting}")
     if reviews is not None:
         ours.add(f"{_REVIEWS}{reviews}")
+    if frozen is not None:
+        ours.add(frozen_tag(frozen))
     return sorted({*own, *ours})
 
 
@@ -119,6 +124,16 @@ def tag_value(tags: Iterable[str], prefix: Literal["app:", "tag:", "at:"]) -> st
 def reviews_seen(tags: Iterable[str]) -> str | None:
     """The approvals' fingerprint a run under an approval policy suspended on, or None (no policy)."""
     return next((t.removeprefix(_REVIEWS) for t in tags if t.startswith(_REVIEWS)), None)
+
+
+def frozen_tag(env: str) -> str:
+    """A run suspended until `env` thaws (or someone breaks the glass): `frozen:<env>`."""
+    return f"{_FROZEN}{env}"
+
+
+def frozen_env(tags: Iterable[str]) -> str | None:
+    """The environment whose freeze a suspended run waits out, or None."""
+    return next((t.removeprefix(_FROZEN) for t in tags if t.startswith(_FROZEN)), None)
 
 
 def awaited_pr(tags: Iterable[str]) -> int | None:
@@ -189,6 +204,7 @@ AppEvent = Literal[
     "approval.rejected",
     "approval.timed-out",
     "approval.unverified",
+    "freeze.broken",
 ]
 
 
@@ -217,3 +233,15 @@ class ApprovalInput(RunInput):
     def as_run_input(self) -> dict[str, Any]:
         """What `resume_flow_run(run_input=...)` takes: the form's fields, nothing else."""
         return {"decision": self.decision, "approver": self.approver, "comment": self.comment}
+
+
+class BreakGlassInput(RunInput):
+    """The form of a run waiting out a freeze: `promoter thaw` resumes it with `break_glass` false (it
+    looks again); true lets this one release through, recorded loudly."""
+
+    break_glass: bool = Field(description="true lets this release through the freeze, on the record")
+    approver: str = Field(min_length=1, max_length=100, description="who breaks the glass")
+    comment: str = Field(default="", max_length=2000, description="why it cannot wait")
+
+    def as_run_input(self) -> dict[str, Any]:
+        return {"break_glass": self.break_glass, "approver": self.approver, "comment": self.comment}

@@ -345,6 +345,11 @@ class AzureDevOpsProvider(HTTPProvider):
         author = _text(created_by.get("uniqueName")) or None
         return Reviews(author=author, approvals=tuple(approvals))
 
+    def teams_of(self, login: str, teams: Sequence[str]) -> tuple[str, ...]:
+        """None: group membership outside a PR's reviewers is Azure DevOps' Graph API, on another host
+        (vssps.dev.azure.com) and with another scope; a group vouches only through `votedFor`."""
+        return ()
+
     def _pull(self, item: Any) -> PullRequest:
         if not isinstance(item, dict) or not isinstance(item.get("pullRequestId"), int):
             raise ProviderError(

@@ -90,6 +90,10 @@ class GitProvider(Protocol):
         without `@`) the forge vouches its reviewer belongs to."""
         ...
 
+    def teams_of(self, login: str, teams: Sequence[str]) -> tuple[str, ...]:
+        """Which of `teams` the forge says `login` is an active member of (outside any PR)."""
+        ...
+
     def commit_statuses(self, sha: str) -> list[CommitStatus]:
         """All statuses of a commit, every page, newest first."""
         ...

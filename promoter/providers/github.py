@@ -249,10 +249,13 @@ class GitHubProvider(HTTPProvider):
             if state == "APPROVED" and isinstance(commit, str):
                 standing[login.lower()] = Review(login=login, commit=commit)
         approvals = tuple(
-            review.model_copy(update={"teams": tuple(t for t in teams if self._member(t, review.login))})
+            review.model_copy(update={"teams": self.teams_of(review.login, teams)})
             for review in standing.values()
         )
         return Reviews(author=author if isinstance(author, str) else None, approvals=approvals)
+
+    def teams_of(self, login: str, teams: Sequence[str]) -> tuple[str, ...]:
+        return tuple(team for team in teams if self._member(team, login))
 
     def _member(self, team: str, login: str) -> bool:
         org, slash, slug = team.partition("/")

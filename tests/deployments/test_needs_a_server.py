@@ -12,8 +12,15 @@ import pytest
 
 @pytest.mark.parametrize(
     "args",
-    [["approve", "--app", "apps/podinfo"], ["serve"], ["webhook", "--port", "0"], ["worker", "--pool", "p"]],
-    ids=["approve", "serve", "webhook", "worker"],
+    [
+        ["approve", "--app", "apps/podinfo"],
+        ["serve"],
+        ["webhook", "--port", "0"],
+        ["worker", "--pool", "p"],
+        ["freeze", "--reason", "quarter close"],
+        ["thaw", "--env", "prod"],
+    ],
+    ids=["approve", "serve", "webhook", "worker", "freeze", "thaw"],
 )
 def test_without_an_api_url_the_command_says_how_to_get_a_server(tmp_path: Path, args: list[str]) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PROMOTER_"))}

@@ -523,6 +523,21 @@ ROWS: dict[str, Row] = {
     "cli-approve-tag-backticks": Row(
         cli(2, "approve", "--app", "apps/podinfo", "--tag", "`reboot`"), TAG_RULE
     ),
+    "cli-break-glass-without-comment": Row(
+        cli(2, "approve", "--app", "apps/podinfo", "--break-glass"), r"--break-glass needs --comment"
+    ),
+    "cli-break-glass-reject": Row(
+        cli(2, "approve", "--app", "apps/podinfo", "--break-glass", "--reject", "--comment", "x"),
+        r"--break-glass lets a release through; it cannot --reject",
+    ),
+    "cli-freeze-env-path": Row(
+        cli(2, "freeze", "--env", "../prod", "--reason", "x"), r"invalid environment name"
+    ),
+    "cli-freeze-blank-reason": Row(cli(2, "freeze", "--reason", " \n "), r"--reason must say something"),
+    "cli-freeze-until-garbage": Row(
+        cli(2, "freeze", "--reason", "x", "--until", "next week"), r"--until 'next week' is neither a time"
+    ),
+    "cli-thaw-env-shell": Row(cli(2, "thaw", "--env", "prod;reboot"), r"invalid environment name"),
     # flow parameters: a run started by hand in the UI, or by an automation fed a bad event
     "flow-parameters-wrong-types": Row(
         flow_parameters({"image": 5, "tag": ["x"]}), r"image: Input should be a valid string"

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import pytest
 from pydantic import PrivateAttr
 
-from promoter.approval_policy import Reviews
+from promoter.approval_policy import Review, Reviews
 from promoter.config import CONFIG_FILE, Config, parse_config
 from promoter.promotion import Promotion, Target
 from promoter.providers.base import CommitStatus, GitProvider, MergeMethod, PullRequest, StatusState
@@ -43,6 +43,8 @@ class FakeForge:
     merges: list[tuple[int, MergeMethod]] = field(default_factory=list)
     records: dict[int, MergeRecord | None] = field(default_factory=dict)  # what each merge would carry
     reads: int = 0
+    approvals: tuple[Review, ...] = ()
+    members: dict[str, set[str]] = field(default_factory=dict)  # team -> logins
     # What `get_pull_request` answers next, in turn (the last one stays); empty: the PR as it is.
     answers: list[Literal["open", "merged", "closed"]] = field(default_factory=list)
 
@@ -104,7 +106,11 @@ class FakeForge:
         return next((pr for pr in self.pulls.values() if pr.merge_commit_sha == commit), None)
 
     def reviews(self, number: int, teams: Sequence[str] = ()) -> Reviews:
-        return Reviews(author="promoter-bot")
+        vouched = tuple(r.model_copy(update={"teams": self.teams_of(r.login, teams)}) for r in self.approvals)
+        return Reviews(author="promoter-bot", approvals=vouched)
+
+    def teams_of(self, login: str, teams: Sequence[str]) -> tuple[str, ...]:
+        return tuple(team for team in teams if login in self.members.get(team, set()))
 
     def commit_statuses(self, sha: str) -> list[CommitStatus]:
         return self.statuses.get(sha, [])
@@ -182,7 +188,7 @@ def fake(
     def emit(event: str, group: str, app: str, payload: dict[str, Any]) -> None:
         events.append((event, group, app, payload))
 
-    for module in ("tasks.pull_request", "tasks.flux_health"):
+    for module in ("tasks.pull_request", "tasks.flux_health", "tasks.approval"):
         monkeypatch.setattr(f"{module}.emit", emit)
     caplog.set_level(logging.INFO, logger="promoter.tasks")
     return Fake(target, forge, events, caplog)
