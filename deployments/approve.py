@@ -20,7 +20,15 @@ from prefect.flow_runs import resume_flow_run
 from deployments.prefect_api import require_api
 from promoter.errors import InvalidInputError
 from promoter.names import check_app, check_group, check_tag
-from tasks.contracts import ApprovalInput, BreakGlassInput, app_tag, awaited_pr, frozen_env, release_tag
+from tasks.contracts import (
+    ApprovalInput,
+    BreakGlassInput,
+    app_tag,
+    awaited_pr,
+    frozen_env,
+    release_tag,
+    reviews_seen,
+)
 
 
 def waiting_runs(group: str, app: str, tag: str | None, frozen: bool = False) -> list[FlowRun]:
@@ -101,5 +109,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"broke the glass for {flow_run.name} as {approver}: {args.comment}")
         return 0
     flow_run = approve(group, app, args.tag, reject=args.reject, approver=approver, comment=args.comment)
+    if reviews_seen(flow_run.tags) is not None and not args.reject:
+        print(
+            f"resumed {flow_run.name} as {approver}: its approval policy counts only approvals in the forge; "
+            f"if they fall short it waits again, saying what is missing on PR #{awaited_pr(flow_run.tags)}"
+        )
+        return 0
     print(f"{'rejected' if args.reject else 'approved'} {flow_run.name} as {approver}")
     return 0

@@ -304,7 +304,7 @@ def _approval(
         decision = suspend_flow_run(
             wait_for_input=ApprovalInput.with_initial_data(description=description),
             # the sweeper ends it at the deadline, by name
-            timeout=int(max(60.0, deadline - time.time())) + WAIT_GRACE_SECONDS,
+            timeout=max(1, int(deadline - time.time())) + WAIT_GRACE_SECONDS,
             key=prefect_key("approval", pr.env, tag, *([str(attempt)] if attempt else [])),
         )
         if policy is None or decision.decision == "reject":

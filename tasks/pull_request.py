@@ -59,7 +59,11 @@ def open_pr(
         state.env,
         opened.branch,
         opened.head_sha[:8],
-        "auto-merge on" if opened.auto_merge else "a person decides",
+        "auto-merge on"
+        if opened.auto_merge
+        else "no auto-merge while the check is red"
+        if not check.open
+        else "a person decides",
         ", ".join(opened.changed) or "nothing",
         f" after {opened.rebases} rebase(s)" if opened.rebases else "",
         opened.url,

@@ -53,10 +53,11 @@ def stack(
         policy = f"    approval:\n      approvers: [{alice}, '@{TEAM[kind]}']\n      separate_duties: true\n"
         config = config_text().replace("status_timeout_minutes: 5", "status_timeout_minutes: 8s") + policy
         files = {"gitops-promotion.yaml": config}
-        for env in ("dev", "qa", "prod"):
-            files[f"apps/{env}/search.yaml"] = DEPLOYMENT.format(
-                group="apps", app="search", registry="ghcr.io/acme", tag="1.0"
-            )
+        for env in ("dev", "qa", "prod"):  # apps of their own: events are per app, the server the session's
+            for app in ("payments", "catalog"):
+                files[f"apps/{env}/{app}.yaml"] = DEPLOYMENT.format(
+                    group="apps", app=app, registry="ghcr.io/acme", tag="1.0"
+                )
         running.sandbox.forge.commit_files(
             running.repo, "main", {k: v.encode() for k, v in files.items()}, "prod needs a verified approval"
         )
@@ -117,22 +118,23 @@ def test_only_the_forges_word_approves_and_the_pusher_cannot(stack: Stack) -> No
     kind = stack.repo.kind
     tag = f"verified-{kind}"
     alice, bob = reviewing.login_of(kind, "alice"), reviewing.login_of(kind, "bob")
-    assert stack.push("ghcr.io/acme/podinfo", tag, pushed_by=bob).status_code == 202
+    assert stack.push("ghcr.io/acme/payments", tag, pushed_by=bob).status_code == 202
     run = until(
         "the prod gate", lambda: (r := the_run(stack, tag)).get("state_type") in {"PAUSED", *FINAL} and r, 300
     )
     assert run["state_type"] == "PAUSED", run["state"]
-    prod = next(pr for pr in stack.repo.pulls.values() if pr.title.endswith("to environment prod"))
+    prod = pr_of(stack, "payments", "prod")
     assert not prod.merged
     needed = f"needs 1 approval from {alice} or @{TEAM[kind]} on PR #{prod.number}"
     until("the pending check", lambda: check_on(stack, prod) == f"pending: {needed}")
     reviewing.add_group_reviewer(stack.sandbox, stack.repo, prod.number, TEAM[kind])
 
     # The form (here `promoter approve`) only declares a name: the run checks the forge and suspends again.
-    promoter(stack, "approve", "--app", "apps/podinfo", "--tag", tag, "--approver", "mallory")
+    said = promoter(stack, "approve", "--app", "apps/payments", "--tag", tag, "--approver", "mallory")
+    assert said.startswith(f"resumed apps/payments:{tag} as mallory: its approval policy counts only"), said
     run = suspended_after(stack, tag, run["state"]["timestamp"])
     assert not prod.merged and check_on(stack, prod) == f"pending: {needed}"
-    assert "promoter.approval.unverified" in events_for(stack, "podinfo", "promoter.approval.unverified")
+    assert "promoter.approval.unverified" in events_for(stack, "payments", "promoter.approval.unverified")
 
     # bob is in the team but pushed the release; the sweeper resumes the run on his review, which is refused.
     reviewing.approve(stack.sandbox, stack.repo, BOB, prod.number)
@@ -187,12 +189,12 @@ def test_a_freeze_holds_releases_thaw_lets_them_go_and_break_glass_is_on_the_rec
     assert said.startswith("froze qa frozen by carol since ") and said.strip().endswith(": quarter close")
 
     held, broken = f"held-{kind}", f"glass-{kind}"
-    assert stack.push("ghcr.io/acme/podinfo", held).status_code == 202
-    assert stack.push("ghcr.io/acme/search", broken).status_code == 202
+    assert stack.push("ghcr.io/acme/payments", held).status_code == 202
+    assert stack.push("ghcr.io/acme/catalog", broken).status_code == 202
     for tag in (held, broken):
         run = paused(stack, tag)
         assert "frozen:qa" in run["tags"], run["tags"]
-    qa = pr_of(stack, "podinfo", "qa")
+    qa = pr_of(stack, "payments", "qa")
     assert not qa.merged and qa.auto_merge is None
     assert re.fullmatch(
         r"failure: qa frozen by carol since \S+ \S+: quarter close",
@@ -201,20 +203,20 @@ def test_a_freeze_holds_releases_thaw_lets_them_go_and_break_glass_is_on_the_rec
 
     # Break-glass lets one release through, on the record; the other still waits.
     promoter(
-        stack, "approve", "--app", "apps/search", "--tag", broken, "--break-glass", "--comment", "hotfix"
+        stack, "approve", "--app", "apps/catalog", "--tag", broken, "--break-glass", "--comment", "hotfix"
     )
-    through = until("search's qa merge", lambda: (p := pr_of(stack, "search", "qa")).merged and p, 240)
+    through = until("catalog's qa merge", lambda: (p := pr_of(stack, "catalog", "qa")).merged and p, 240)
     assert (
         trailers(stack, through.merge_commit_sha)["Break-glass"]
         == f"{stack.environment.get('PROMOTER_APPROVER') or getpass.getuser()}: hotfix"
     )
-    assert "promoter.freeze.broken" in events_for(stack, "search", "promoter.freeze.broken")
+    assert "promoter.freeze.broken" in events_for(stack, "catalog", "promoter.freeze.broken")
     assert "quarter close" in artifact(stack, the_run(stack, broken)["id"], "break-glass")
     assert not qa.merged and the_run(stack, held)["state_type"] == "PAUSED"
 
     # Thaw: the held release goes on, to the prod gate, without a break-glass trailer.
     assert "resumed 1 waiting run(s)" in promoter(stack, "thaw", "--env", "qa")
-    until("podinfo's qa merge", lambda: qa.merged, 240)
+    until("payments's qa merge", lambda: qa.merged, 240)
     assert "Break-glass" not in trailers(stack, str(qa.merge_commit_sha))
     gate = until(
         "the prod gate",
@@ -224,5 +226,5 @@ def test_a_freeze_holds_releases_thaw_lets_them_go_and_break_glass_is_on_the_rec
         240,
     )
     assert any(t.startswith("pr:") for t in gate["tags"])
-    promoter(stack, "approve", "--app", "apps/podinfo", "--tag", held, "--reject")  # leave no run waiting
+    promoter(stack, "approve", "--app", "apps/payments", "--tag", held, "--reject")  # leave no run waiting
     until("the rejection", lambda: the_run(stack, held).get("state_type") in FINAL)

@@ -37,9 +37,15 @@ def test_open_pr_posts_the_gate_on_the_head_it_pushed_and_logs_the_story(fake: F
         ("apps/qa/podinfo.yaml",),
     )
     assert fake.forge.checks == [(pr.head_sha, CHECK_CONTEXT, "failure", RED.description)]
-    assert fake.forge.auto_merge == {1: (True, "merge")}  # qa is `auto: true`
+    # qa is `auto: true`, but not while its check is red: a green check posted by anyone must not merge it
+    assert fake.forge.auto_merge == {1: (False, "merge")}
     assert pr.state.sha == pr.base_sha  # stamped with the commit the branch was built on
-    assert f"PR #1 for qa on promote/apps-podinfo at {pr.head_sha[:8]} (auto-merge on; " in fake.lines()[0]
+    assert (
+        f"PR #1 for qa on promote/apps-podinfo at {pr.head_sha[:8]} (no auto-merge while the check is red; "
+        in fake.lines()[0]
+    )
+    opened(fake, "qa", GREEN)
+    assert fake.forge.auto_merge == {1: (True, "merge")}
     assert fake.lines()[1] == f"check 'promoter' is red: {RED.description}"
 
 
