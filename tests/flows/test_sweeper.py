@@ -11,6 +11,7 @@ import pytest
 from flows import sweeper
 from promoter.errors import ProviderNotFoundError
 from sandbox.prefect_server import PrefectServer
+from tasks.wait_watch import WaitWatcher
 
 
 def test_one_runs_forge_trouble_does_not_stop_the_sweep(
@@ -28,7 +29,7 @@ def test_one_runs_forge_trouble_does_not_stop_the_sweep(
     monkeypatch.setattr(sweeper, "awaiting_runs", lambda: [gone, fine])
     monkeypatch.setattr(sweeper, "_sweep", sweep)
     monkeypatch.setattr(sweeper, "thaw_resumes", lambda env=None: 0)
-    monkeypatch.setattr(sweeper.WaitWatcher, "sweep", lambda self: [])
+    monkeypatch.setattr(WaitWatcher, "sweep", lambda self: [])
     monkeypatch.setattr(sweeper, "reconcile", lambda: None)
     caplog.set_level(logging.WARNING)
 
