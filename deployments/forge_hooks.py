@@ -10,14 +10,16 @@ has no service hook for commit or PR statuses at all (the event list at
 https://learn.microsoft.com/en-us/azure/devops/service-hooks/events names `git.pullrequest.merged` and
 `git.pullrequest.updated` for PRs and nothing for statuses), so Flux on Azure DevOps is always swept.
 
-- `POST /forge/github`: `status` and `pull_request` (action `closed`) events, signed with the hook's
+- `POST /forge/github`: `status`, `pull_request` (action `closed`) and `pull_request_review` (`submitted`,
+  `dismissed`: a run under an approval policy looks at its PR's reviews again) events, signed with the hook's
   secret in `X-Hub-Signature-256` (https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries);
   `ping` answers 200. Payload fields as in @octokit/webhooks-schemas (`status$event`, `pull_request$closed`).
 - `POST /forge/azure`: `git.pullrequest.merged` and `git.pullrequest.updated` (completed or abandoned),
   with the subscription's basic auth or its custom header (the Web Hooks consumer's `basicAuthUsername`,
   `basicAuthPassword` and `httpHeaders`, https://learn.microsoft.com/en-us/azure/devops/service-hooks/services/webhooks).
 
-Each accepted delivery is also a Prefect event, `forge.pull-request.closed` or `forge.commit.status`, on
+Each accepted delivery is also a Prefect event, `forge.pull-request.closed`, `forge.pull-request.reviewed`
+or `forge.commit.status`, on
 `forge.repo.<kind>.<owner-or-project>.<name>`, for automations and the record. A delivery whose runs could
 not be resumed (the Prefect server is down) answers 503: Azure DevOps retries it, and the watcher sweeps.
 """
@@ -60,6 +62,7 @@ from tasks.wait_watch import ForgeChange, RepoKey, repo_key, resume_affected
 log = logging.getLogger("promoter.forge_hooks")
 FORGE_PREFIX = f"{ENV_PREFIX}FORGE_"
 PR_CLOSED, COMMIT_STATUS = "forge.pull-request.closed", "forge.commit.status"
+PR_REVIEWED = "forge.pull-request.reviewed"
 MAX_BODY = 4 << 20  # GitHub caps payloads at 25 MB; PR payloads with long bodies reach hundreds of KB
 Resumer = Callable[[ForgeChange], list[UUID]]
 
@@ -149,6 +152,18 @@ class _GitHubPullRequest(_Loose):
     repository: _GitHubRepository
 
 
+class _GitHubReviewedPull(_Loose):
+    number: int = Field(gt=0)
+
+
+class _GitHubReview(_Loose):
+    """`pull_request_review$submitted|edited|dismissed`: the action and the PR."""
+
+    action: str
+    pull_request: _GitHubReviewedPull
+    repository: _GitHubRepository
+
+
 class _AzureProject(_Loose):
     name: str = Field(min_length=1)
 
@@ -231,6 +246,17 @@ def parse_github(event: str, delivery: str, data: Any) -> Delivery | str:
         payload = {"number": pull.number, "merged": bool(pull.pull_request.merged)}
         return Delivery(
             ForgeChange(repository, pr=pull.number), _event(PR_CLOSED, delivery, repository, payload)
+        )
+    if event == "pull_request_review":
+        reviewed = _model(_GitHubReview, data, "GitHub pull_request_review")
+        if reviewed.action not in ("submitted", "dismissed"):
+            return f"pull_request_review {reviewed.action!r}: only a submitted or dismissed review counts"
+        owner, name = reviewed.repository.full_name.split("/")
+        repository = repo_key("github", owner, name)
+        number = reviewed.pull_request.number
+        return Delivery(
+            ForgeChange(repository, pr=number, reviewed=True),
+            _event(PR_REVIEWED, delivery, repository, {"number": number, "action": reviewed.action}),
         )
     return f"{event or '(no X-GitHub-Event)'} events end no wait"
 

@@ -50,7 +50,7 @@ from tasks.freeze import read_freezes
 from tasks.pull_request import read_pr_state
 from tasks.reconcile import reconcile
 from tasks.report import emit
-from tasks.wait_watch import WaitWatcher
+from tasks.wait_watch import REVIEWED, WaitWatcher
 
 APPROVAL_TIMED_OUT = "ApprovalTimedOut"
 
@@ -141,7 +141,7 @@ def _sweep(run: AwaitingRun) -> int:
     if state == "open":
         if not _reviews_changed(target, run):
             return 0
-        resume_flow_run(run.id, run_input=ApprovalInput.of(True, "forge", "new review").as_run_input())
+        resume_flow_run(run.id, run_input=REVIEWED.as_run_input())
         logger.info("resumed %s: the reviews on PR #%s changed; it checks its policy", run.id, number)
         return 1
     decision = (

@@ -219,6 +219,8 @@ class ForgeObserver(Protocol):
 
     def pull_closed(self, repo: Repository, pr: PullRequest) -> None: ...
 
+    def review_added(self, repo: Repository, pr: PullRequest, review: Review) -> None: ...
+
 
 AutoCompleter = Callable[[Repository, PullRequest, AutoMerge], None]
 
@@ -612,6 +614,8 @@ class Forge:
             )
             pr.reviews.append(review)
             pr.updated_at = time.time()
+        for observer in self.observers:
+            observer.review_added(repo, pr, review)
         return review
 
     def member(self, team: str, login: str) -> str | None:

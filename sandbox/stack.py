@@ -229,7 +229,7 @@ def _subscribe(sandbox: Sandbox, repo: Repository, url: str, secret: str) -> Non
     if repo.kind == "github":
         body: dict[str, Any] = {
             "name": "web",
-            "events": ["status", "pull_request"],
+            "events": ["status", "pull_request", "pull_request_review"],
             "config": {"url": url, "content_type": "json", "secret": secret},
         }
         answer = httpx.post(

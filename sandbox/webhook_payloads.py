@@ -27,6 +27,49 @@ _REPOSITORY_EXTRAS = {
 }
 
 
+# `simple-pull-request` in @octokit/webhooks-schemas, which allows no other property: a review event's PR.
+SIMPLE_PULL_REQUEST = frozenset(
+    [
+        "url",
+        "id",
+        "node_id",
+        "html_url",
+        "diff_url",
+        "patch_url",
+        "issue_url",
+        "number",
+        "state",
+        "locked",
+        "title",
+        "user",
+        "body",
+        "created_at",
+        "updated_at",
+        "closed_at",
+        "merged_at",
+        "merge_commit_sha",
+        "assignee",
+        "assignees",
+        "requested_reviewers",
+        "requested_teams",
+        "labels",
+        "milestone",
+        "draft",
+        "commits_url",
+        "review_comments_url",
+        "review_comment_url",
+        "comments_url",
+        "statuses_url",
+        "head",
+        "base",
+        "_links",
+        "author_association",
+        "auto_merge",
+        "active_lock_reason",
+    ]
+)
+
+
 def _shapes(hook: Hook) -> Shapes:
     return Shapes(hook.base_url, DEFAULT_VERSION)
 
@@ -84,6 +127,20 @@ def github_payload(forge: Forge, event: str, repo: Repository, subject: Any, hoo
             "pull_request": pull,
             "repository": repository,
             "sender": shapes.simple_user(pr.closed_by or pr.merged_by or repo.owner),
+        }
+    if event == "pull_request_review":
+        pr, review = subject
+        pull = shapes.pull_request(forge, repo, pr)
+        simple = {k: v for k, v in pull.items() if k in SIMPLE_PULL_REQUEST}
+        for side in ("base", "head"):
+            if simple.get(side, {}).get("repo"):
+                simple[side] = {**simple[side], "repo": repository}
+        return {
+            "action": "submitted",
+            "review": {**shapes.review(repo, pr, review), "state": review.state.lower()},
+            "pull_request": simple,
+            "repository": repository,
+            "sender": shapes.simple_user(review.login),
         }
     raise ValueError(f"no GitHub payload for {event!r}")
 

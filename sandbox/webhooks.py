@@ -11,11 +11,13 @@ Subscriptions:
   description in ../shared/specs covers the git area only, so these bodies are checked here.
 
 Deliveries leave from a worker thread after the change is made, never inside the request that made it.
-- GitHub sends `status` when a commit status is created and `pull_request` `closed` when a PR merges or
-  closes, signed `X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body>`, with `X-GitHub-Event`,
+- GitHub sends `status` when a commit status is created, `pull_request` `closed` when a PR merges or
+  closes and `pull_request_review` `submitted` when a review is submitted, signed `X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body>`, with `X-GitHub-Event`,
   `X-GitHub-Delivery` and `X-GitHub-Hook-ID`; one attempt with a 10 s timeout and no redelivery ("GitHub
   does not automatically redeliver failed deliveries", https://docs.github.com/en/webhooks/using-webhooks/handling-failed-webhook-deliveries).
-  Payloads follow @octokit/webhooks-schemas (`status$event`, `pull_request$closed`, `ping$event`);
+  Payloads follow @octokit/webhooks-schemas (`status$event`, `pull_request$closed`,
+  `pull_request_review$submitted`, `ping$event`; a review's `state` is lower-case there, `approved`, where
+  the REST API says `APPROVED`);
   tests/sandbox/test_webhooks.py validates them against ../shared/specs/github/webhooks-schema.json.
 - Azure DevOps sends `git.pullrequest.merged` when a merge completes (its merges complete asynchronously,
   sandbox/azure_merges.py) and `git.pullrequest.updated` when a PR is completed or abandoned, in the
@@ -45,12 +47,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from sandbox.forge import Forge, PullRequest, Repository, Status
+from sandbox.forge import Forge, PullRequest, Repository, Review, Status
 
 log = logging.getLogger("sandbox.webhooks")
 AZURE_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0)
 AZURE_TRANSIENT = frozenset({408, 502, 503, 504})
-GITHUB_EVENTS = frozenset({"status", "pull_request", "ping", "*"})
+GITHUB_EVENTS = frozenset({"status", "pull_request", "pull_request_review", "ping", "*"})
 AZURE_EVENTS = frozenset({"git.pullrequest.merged", "git.pullrequest.updated"})
 ZEN = "Design for failure."  # one of GitHub's zen lines, which a ping carries
 Payloads = Callable[[str, Repository, Any, "Hook"], dict[str, Any]]
@@ -189,6 +191,11 @@ class Webhooks:
                 self._send(hook, "git.pullrequest.merged", repo, pr)
             elif hook.kind == "azure" and hook.wants("git.pullrequest.updated"):
                 self._send(hook, "git.pullrequest.updated", repo, pr)
+
+    def review_added(self, repo: Repository, pr: PullRequest, review: Review) -> None:
+        for hook in self.hooks(repo, "github"):
+            if hook.wants("pull_request_review"):
+                self._send(hook, "pull_request_review", repo, (pr, review))
 
     # -- delivery ---------------------------------------------------------------------------------------
 

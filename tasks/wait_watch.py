@@ -41,7 +41,15 @@ from promoter.promotion import Promotion, Target
 from promoter.providers.base import CommitStatus
 from promoter.providers.factory import parse_remote
 from promoter.stages import flux_verdict
-from tasks.contracts import RUN_TAG, WAIT_GRACE_SECONDS, Waits, waits_of
+from tasks.contracts import (
+    RUN_TAG,
+    WAIT_GRACE_SECONDS,
+    ApprovalInput,
+    Waits,
+    awaited_pr,
+    reviews_seen,
+    waits_of,
+)
 
 logger = get_logger("promoter.wait_watch")
 DEFAULT_INTERVAL = 10.0
@@ -60,16 +68,28 @@ class WaitingRun:
         return self.expires is not None and time.time() >= self.expires - WAIT_GRACE_SECONDS
 
 
-def waiting_runs() -> list[WaitingRun]:
-    """Every promotion suspended in a merge or Flux wait (not the approval gate: the sweeper has those)."""
+def _suspended() -> list[FlowRun]:
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
+        return client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
                 tags=FlowRunFilterTags(all_=[RUN_TAG]),
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
             )
         )
-    return [found for run in runs if (found := _waiting(run)) is not None]
+
+
+def waiting_runs() -> list[WaitingRun]:
+    """Every promotion suspended in a merge or Flux wait (not the approval gate: the sweeper has those)."""
+    return [found for run in _suspended() if (found := _waiting(run)) is not None]
+
+
+def reviewing_runs() -> list[WaitingRun]:
+    """Every promotion suspended at an approval gate under a policy (tagged `reviews:`), as waits on its PR."""
+    return [
+        WaitingRun(run.id, Waits(pr=number), dict(run.parameters), None)
+        for run in _suspended()
+        if reviews_seen(run.tags) is not None and (number := awaited_pr(run.tags)) is not None
+    ]
 
 
 def _waiting(run: FlowRun) -> WaitingRun | None:
@@ -108,6 +128,7 @@ class ForgeChange:
     repository: RepoKey
     pr: int | None = None
     context: str | None = None
+    reviewed: bool = False  # PR `pr` got or lost a review: its runs under an approval policy look again
 
     def concerns(self, run: WaitingRun) -> bool:
         """Whether `run` waits on this; a run whose repository is unknown here is woken to look itself."""
@@ -131,6 +152,8 @@ def resume_affected(change: ForgeChange) -> list[UUID]:
     A status on an unrelated commit of the same Kustomization wakes its runs for one window only, which is
     cheaper than deciding here which commits descend from which (the run knows its own merge commit).
     """
+    if change.reviewed:
+        return [run.id for run in reviewing_runs() if change.concerns(run) and _resume(run.id, REVIEWED)]
     return [run.id for run in waiting_runs() if change.concerns(run) and _resume(run.id)]
 
 
@@ -189,10 +212,14 @@ class WaitWatcher:
         self._open.clear()
 
 
-def _resume(run_id: UUID) -> bool:
+# What a run at an approval gate is resumed with when its PR's reviews change: it asks the forge itself.
+REVIEWED = ApprovalInput.of(True, "forge", "new review")
+
+
+def _resume(run_id: UUID, given: ApprovalInput | None = None) -> bool:
     """Resume `run_id`; False when it is no longer suspended (a webhook or a person was quicker)."""
     try:
-        resume_flow_run(run_id)
+        resume_flow_run(run_id, run_input=given.as_run_input() if given else None)
     except (NotPausedError, FlowPauseTimeout, ObjectNotFound, RuntimeError) as error:
         logger.debug("%s not resumed: %s", run_id, error)
         return False

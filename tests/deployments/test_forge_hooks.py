@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 
-from deployments.forge_hooks import COMMIT_STATUS, PR_CLOSED, ForgeHookSettings, ForgeReceiver
+from deployments.forge_hooks import COMMIT_STATUS, PR_CLOSED, PR_REVIEWED, ForgeHookSettings, ForgeReceiver
 from deployments.webhook import EmitError, RegistryEvent, StaticHeader
 from promoter.errors import ConfigError
 from tasks.contracts import Waits
@@ -137,6 +137,28 @@ def test_a_closed_pr_wakes_its_merge_wait_and_other_pr_actions_do_not() -> None:
     pending = github_post(http, "status", status(state="pending"))
     assert "pending" in pending.json()["ignored"]
     assert github_post(http, "push", {}).json()["ignored"] == "push events end no wait"
+    assert len(recorder.changes) == 1
+
+
+def test_a_review_wakes_the_runs_at_its_prs_gate_and_an_edit_does_not() -> None:
+    recorder = Recorder()
+    http = client(GITHUB, recorder)
+    # Only the fields read, from the pull_request_review$submitted example of @octokit/webhooks.
+    review = {
+        "action": "submitted",
+        "pull_request": {"number": 5},
+        "repository": {"full_name": "acme/gitops"},
+    }
+    assert github_post(http, "pull_request_review", review).status_code == 202
+    assert recorder.changes == [ForgeChange(repo_key("github", "acme", "gitops"), pr=5, reviewed=True)]
+    assert recorder.events[0].event == PR_REVIEWED and recorder.events[0].payload == {
+        "number": 5,
+        "action": "submitted",
+    }
+    edited = github_post(http, "pull_request_review", {**review, "action": "edited"})
+    assert "only a submitted or dismissed review" in edited.json()["ignored"]
+    broken = github_post(http, "pull_request_review", {**review, "pull_request": {}})
+    assert broken.status_code == 400 and "pull_request.number" in broken.json()["error"]
     assert len(recorder.changes) == 1
 
 

@@ -137,6 +137,29 @@ def test_github_hooks_via_pygithub_ping_then_send_signed_status_and_closed_event
     assert list(repo.get_hooks()) == []
 
 
+def test_a_submitted_review_is_sent_as_github_sends_it(sandbox: Sandbox, receiver: Receiver) -> None:
+    repo = pygithub(sandbox).get_repo("acme/gitops")
+    repo.create_hook(
+        "web", {"url": receiver.url, "content_type": "json", "secret": SECRET}, ["pull_request_review"]
+    )
+    gitops: Repository = sandbox.forge.repo("github", "acme", "gitops")
+    sandbox.forge.commit_files(gitops, "promote/apps-review", {"apps/dev/podinfo.yaml": b"r\n"}, "bump")
+    pr = repo.create_pull(title="Promote", body="b", head="promote/apps-review", base="main")
+    person = github.Github(base_url=sandbox.github_api, auth=github.Auth.Token(sandbox.human_token))
+    person.get_repo("acme/gitops").get_pull(pr.number).create_review(event="APPROVE")
+
+    ((headers, review),) = sandbox.wait_for(lambda: receiver.events("pull_request_review"))
+    body = next(b for h, b in receiver.requests if h.get("x-github-event") == "pull_request_review")
+    assert signed(headers, body)
+    assert (review["action"], review["review"]["state"], review["sender"]["login"]) == (
+        "submitted",
+        "approved",
+        "alice",
+    )
+    assert review["review"]["commit_id"] == pr.head.sha and review["pull_request"]["number"] == pr.number
+    assert_valid(review, "pull_request_review$submitted")
+
+
 def test_github_does_not_redeliver_a_failed_delivery(sandbox: Sandbox) -> None:
     failing = Receiver(answers=[200, 500, 503])  # the ping passes; the status delivery fails
     try:
