@@ -15,7 +15,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.flow_runs import resume_flow_run
+from prefect.client.schemas.responses import SetStateStatus
 
 from deployments.prefect_api import require_api
 from promoter.errors import InvalidInputError
@@ -64,8 +64,7 @@ def approve(group: str, app: str, tag: str | None, *, reject: bool, approver: st
         raise InvalidInputError(
             f"several promotions of {group}/{app} wait for approval ({names}); pass --tag"
         )
-    decision = ApprovalInput.of(not reject, approver, comment)
-    resume_flow_run(runs[0].id, run_input=decision.as_run_input())
+    _resume(runs[0], ApprovalInput.of(not reject, approver, comment).as_run_input())
     return runs[0]
 
 
@@ -83,9 +82,20 @@ def break_glass(group: str, app: str, tag: str | None, *, approver: str, comment
         raise InvalidInputError(
             f"several promotions of {group}/{app} wait out a freeze ({names}); pass --tag"
         )
-    decision = BreakGlassInput(break_glass=True, approver=approver, comment=comment)
-    resume_flow_run(runs[0].id, run_input=decision.as_run_input())
+    _resume(runs[0], BreakGlassInput(break_glass=True, approver=approver, comment=comment).as_run_input())
     return runs[0]
+
+
+def _resume(run: FlowRun, given: dict[str, object]) -> None:
+    """Resume `run` with `given`, and say so when the server does not (`resume_flow_run` passes over an
+    ABORT, e.g. an input the form's schema refuses, in silence)."""
+    with get_client(sync_client=True) as client:
+        answer = client.resume_flow_run(run.id, run_input=given)
+    if answer.status != SetStateStatus.ACCEPT:
+        reason = getattr(answer.details, "reason", None)
+        raise InvalidInputError(
+            f"the Prefect server did not resume {run.name}: {reason or answer.status.value}"
+        )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,9 @@ The stack is the end-to-end one (the session's Prefect server, the sandbox forge
 `promoter serve`, `promoter webhook`); a release of its own app goes dev -> qa and suspends before prod.
 Headless Chromium (Debian's `chromium`, driven by Playwright with `executable_path`: Playwright's own browser
 download is not needed) opens the run's UI page, checks that the form shows the release, the PR link and the
-decision field, approves, and the run completes.
+decision field, approves, and the run completes. A second release, under an approval policy, shows the
+policy in the form's description in the classic UI and in the V2 UI (behind "Switch to V2 UI"; its Resume
+sits in the run's menu and its decision field is a select), and is rejected from a shell.
 
 Skipped, with the reason, only where Chromium or the Playwright package is missing. The screenshot goes to
 the test's temporary directory; with `PROMOTER_SCREENSHOTS=1` they replace `docs/approval-page.png` and
@@ -16,6 +18,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -249,3 +253,81 @@ def test_a_person_approves_the_release_in_the_prefect_ui(
         raise
     finally:
         page.close()
+
+
+POLICY_APP, POLICY_TAG = "giftcards", "2.0.0"
+POLICY = "1 approval from alice in the forge; not by who pushed the release"
+
+
+def test_the_form_names_the_approval_policy_in_both_of_prefects_uis(
+    stack: Stack, browser: Browser, tmp_path: Path
+) -> None:
+    """Under an approval policy the form says that only the forge's word counts: in the classic UI, then
+    behind "Switch to V2 UI", whose Resume sits in the run's menu and whose decision field is a select."""
+    forge, repo = stack.sandbox.forge, stack.repo
+    before = forge.git(repo).read_file(str(forge.resolve(repo, "main")), "gitops-promotion.yaml")
+    assert before is not None
+    policy = "    approval:\n      approvers: [alice]\n      separate_duties: true\n"
+    files = {"gitops-promotion.yaml": (before.decode() + policy).encode()} | {
+        f"apps/{env}/{POLICY_APP}.yaml": DEPLOYMENT.format(
+            group="apps", app=POLICY_APP, registry="ghcr.io/acme", tag="1.0"
+        ).encode()
+        for env in ("dev", "qa", "prod")
+    }
+    forge.commit_files(repo, "main", files, "prod needs a verified approval")
+    page = browser.new_page(viewport={"width": 1280, "height": 960})
+    page.set_default_timeout(60_000)
+    try:
+        assert stack.push(f"ghcr.io/acme/{POLICY_APP}", POLICY_TAG).status_code == 202
+        waiting = stack.wait_for_run(
+            lambda r: (
+                r["name"] == f"apps/{POLICY_APP}:{POLICY_TAG}" and r["state_type"] in {"PAUSED", *FINAL}
+            ),
+            timeout=240,
+        )
+        assert waiting["state_type"] == "PAUSED", (waiting["state_type"], waiting["state_name"])
+
+        page.goto(stack.ui_link(waiting))  # the classic UI
+        page.get_by_role("button", name="Resume").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text(f"Approval policy: {POLICY}. The form alone does not approve.")
+        dialog.get_by_role("button", name="Close", exact=True).click()
+        expect(dialog).to_be_hidden()
+
+        page.get_by_text("Switch to V2 UI", exact=True).click()
+        expect(page).to_have_url(re.compile(r"/v2/"))
+        page.goto(stack.ui_link(waiting).replace(stack.prefect.ui_url, f"{stack.prefect.ui_url}/v2", 1))
+        expect(page.get_by_text(f"apps/{POLICY_APP}:{POLICY_TAG}", exact=True).first).to_be_visible()
+        page.get_by_role("button", name="Open menu").first.click()
+        page.get_by_role("menuitem", name="Resume").click()
+        dialog = page.get_by_role("dialog")
+        expect(
+            dialog.get_by_role("heading", name=f"Promote apps/{POLICY_APP} {POLICY_TAG} to prod")
+        ).to_be_visible()
+        expect(dialog).to_contain_text(f"Approval policy: {POLICY}. The form alone does not approve.")
+        dialog.get_by_role("button", name="Select").click()  # the decision: a select, with no default
+        expect(page.get_by_role("option")).to_have_text(["approve", "reject"])
+        page.keyboard.press("Escape")
+        page.screenshot(path=str(tmp_path / "v2-approval-form.png"))
+        dialog.get_by_role("button", name="Cancel").click()
+        expect(dialog).to_be_hidden()
+    except Exception:
+        page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+        print(f"screenshot at the failure: {tmp_path / 'failure.png'}")
+        raise
+    finally:
+        page.close()
+        forge.commit_files(repo, "main", {"gitops-promotion.yaml": before}, "no policy")
+    # From a shell, as a person would: Playwright's event loop is still running in this process.
+    rejected = subprocess.run(
+        [sys.executable, "-m", "promoter.cli", "approve", "--app", f"apps/{POLICY_APP}", "--reject"],
+        env=stack.environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rejected.returncode == 0, rejected.stderr
+    done = stack.wait_for_run(
+        lambda r: r["id"] == waiting["id"] and r["state_type"] in FINAL, f"app:apps/{POLICY_APP}", timeout=180
+    )
+    assert done["state_name"] == "Rejected", done["state_name"]
