@@ -1,6 +1,7 @@
 """`promoter freeze [--env E] --reason R [--until T]` and `promoter thaw [--env E]`: stop the line, and
 start it again. The state is the Prefect Variable `promoter-freezes` (the UI's Variables page shows it);
-each change is an event, `promoter.freeze.set` or `promoter.freeze.lifted`, on `promoter.freeze.<env>`."""
+each change is an event, `promoter.freeze.set` or `promoter.freeze.lifted`, on `promoter.freeze.<env>`
+(`promoter.freeze.all` for a freeze of every environment)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,11 @@ def _env(args: argparse.Namespace) -> str:
 
 
 def _announce(event: str, env: str, payload: dict[str, str]) -> None:
-    resource = {"prefect.resource.id": f"promoter.freeze.{env}", "prefect.resource.name": f"freeze of {env}"}
+    name = "all" if env == ALL else env  # a `*` would read as a wildcard in an automation's match
+    resource = {
+        "prefect.resource.id": f"promoter.freeze.{name}",
+        "prefect.resource.name": f"freeze of {name}",
+    }
     emit_event(event=f"promoter.freeze.{event}", resource=resource, payload=payload)
 
 
@@ -49,7 +54,7 @@ def freeze(args: argparse.Namespace) -> int:
     _announce(
         "set", env, {"reason": entry.reason, "by": entry.by, "until": until.isoformat() if until else ""}
     )
-    print(f"froze {entry.describe()}")
+    print(entry.describe())
     return 0
 
 

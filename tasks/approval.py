@@ -75,21 +75,13 @@ def verify_approval(
             assert verdict.missing is not None
             check = Gate(state="pending", description=verdict.missing)
         post_check(provider, pr.head_sha, check)
-    state = pr.state
     if verdict.granted:
         run_logger().info("%s approved in the forge by %s", pr.env, ", ".join(verdict.approvers))
     else:
-        run_logger().warning(
-            "%s not approved yet: %s; approve PR #%s in the forge, the run resumes by itself",
-            pr.env,
-            verdict.missing,
-            pr.number,
-        )
-        emit(
-            "approval.unverified",
-            state.group,
-            state.app,
-            {"tag": state.tag, "env": pr.env, "pr": pr.url, "missing": verdict.missing},
+        _unverified(
+            pr,
+            f"{pr.env} not approved yet: {verdict.missing}; approve PR #{pr.number} in the forge, the run "
+            "resumes by itself",
         )
     return Checked(**verdict.model_dump(), fingerprint=reviews.fingerprint())
 
@@ -113,16 +105,19 @@ def vouch_merge(
     merger = Reviews(approvals=(Review(login=merged_by, teams=teams),) if merged_by else ())
     verdict = evaluate(policy, merger, pr.head_sha, pr.number, pushed_by)
     if not verdict.granted:
-        state = pr.state
-        missing = f"PR #{pr.number} was merged in the forge by {merged_by or 'someone unknown'}, outside the policy: {verdict.missing}"
-        run_logger().warning("%s", missing)
-        emit(
-            "approval.unverified",
-            state.group,
-            state.app,
-            {"tag": state.tag, "env": pr.env, "pr": pr.url, "missing": missing},
+        by = merged_by or "someone unknown"
+        _unverified(
+            pr, f"PR #{pr.number} was merged in the forge by {by}, outside the policy: {verdict.missing}"
         )
     return verdict
+
+
+def _unverified(pr: OpenedPR, missing: str) -> None:
+    """Said in the run's log and as `promoter.approval.unverified` on the app."""
+    run_logger().warning("%s", missing)
+    state = pr.state
+    payload = {"tag": state.tag, "env": pr.env, "pr": pr.url, "missing": missing}
+    emit("approval.unverified", state.group, state.app, payload)
 
 
 def record_decision(

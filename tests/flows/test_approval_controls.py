@@ -189,7 +189,11 @@ def test_a_freeze_holds_releases_thaw_lets_them_go_and_break_glass_is_on_the_rec
 ) -> None:
     kind = stack.repo.kind
     said = promoter(stack, "freeze", "--env", "qa", "--reason", "quarter close", "--by", "carol")
-    assert said.startswith("froze qa frozen by carol since ") and said.strip().endswith(": quarter close")
+    assert said.startswith("qa frozen by carol since ") and said.strip().endswith(": quarter close")
+    until(
+        "the freeze event",
+        lambda: "promoter.freeze.set" in [e["event"] for e in stack.events(resource="promoter.freeze.qa")],
+    )
 
     held, broken = f"held-{kind}", f"glass-{kind}"
     assert stack.push("ghcr.io/acme/payments", held).status_code == 202
