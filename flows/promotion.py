@@ -34,6 +34,7 @@ from flows.aside import Aside
 from flows.waits import settle
 from promoter.approval_policy import ApprovalPolicy
 from promoter.config import Config
+from promoter.freeze import Freeze
 from promoter.gate import Gate, gate, summary
 from promoter.health import Health
 from promoter.promotion import Target
@@ -170,7 +171,7 @@ def _walk(
         frozen = frozen_at(env.name, "gate") if check.open else None
         pr = open_pr(target, state, frozen_check(frozen) if frozen else check, record)
         if frozen is not None and isinstance(pr, OpenedPR):
-            record = _thawed(target, ref, tag, pr, record, approval_hours, aside, "gate")
+            record, _ = _thawed(target, ref, tag, pr, record, approval_hours, aside, "gate", frozen)
             pr = open_pr(target, state, check, record)  # green again, auto-merge on with the record
         if isinstance(pr, AlreadyRuns):  # its health on main decides, as if we had merged it
             stages.append(StageRecord(env=env.name, note=f"already runs {tag}"))
@@ -339,8 +340,9 @@ def _approval(
         {"tag": tag, "env": pr.env, "approver": decision.approver, "comment": decision.comment},
     )
     approved = record.approved(decision.approver, "verified" if verified else "declared")
-    if frozen_at(pr.env, "merge") is not None:  # frozen while it waited for a person
-        approved = _thawed(target, ref, tag, pr, approved, hours, aside, "merge")
+    frozen = frozen_at(pr.env, "merge")  # frozen while it waited for a person?
+    approved, waited = _thawed(target, ref, tag, pr, approved, hours, aside, "merge", frozen)
+    if waited:
         thawed = Gate(state="success", description=f"{pr.env} thawed; approved by {decision.approver}")
         post_gate(target, pr, thawed, "merge")
     return _merged(target, ref, tag, pr, aside, approved, merge=True)
@@ -355,16 +357,19 @@ def _thawed(
     hours: float,
     aside: Aside,
     where: str,
-) -> MergeRecord:
-    """Wait out the freeze on `pr.env`, suspended and tagged `frozen:<env>`, its PR's check red naming
-    it: `promoter thaw` (or the sweeper, once the freeze is over) resumes the run, which looks again;
-    `promoter approve --break-glass` lets this release through, and the record says so."""
+    freeze: Freeze | None,
+) -> tuple[MergeRecord, bool]:
+    """Wait out `freeze` (the first look) on `pr.env`, suspended and tagged `frozen:<env>`, its PR's check
+    red naming it: `promoter thaw` (or the sweeper, once the freeze is over) resumes the run, which looks
+    again; `promoter approve --break-glass` lets this release through, and the record says so. Returns the
+    record and whether the run waited."""
     run = get_run_context().flow_run  # type: ignore[union-attr]
     for look in itertools.count():
         name = f"{where}-{look}"
-        freeze = frozen_at(pr.env, name)
+        if look:
+            freeze = frozen_at(pr.env, name)
         if freeze is None:
-            break
+            return record, look > 0
         post_gate(target, pr, frozen_check(freeze), name)
         get_run_logger().warning(
             "%s; the run waits (suspended) for `promoter thaw --env %s`, or `promoter approve --app %s/%s "
@@ -390,8 +395,8 @@ def _thawed(
             get_run_logger().warning(
                 "break-glass by %s through the freeze of %s: %s", decision.approver, pr.env, decision.comment
             )
-            return record.broke_glass(decision.approver, decision.comment)
-    return record
+            return record.broke_glass(decision.approver, decision.comment), True
+    raise AssertionError("unreachable")
 
 
 def _merged(

@@ -23,13 +23,7 @@ from typing import Any
 from uuid import UUID
 
 from prefect import flow, get_client, get_run_logger
-from prefect.client.schemas.filters import (
-    FlowRunFilter,
-    FlowRunFilterState,
-    FlowRunFilterStateType,
-    FlowRunFilterTags,
-)
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import FlowRun
 from prefect.flow_runs import resume_flow_run
 from prefect.logging.loggers import flow_run_logger
 from prefect.states import Failed
@@ -37,7 +31,6 @@ from prefect.states import Failed
 from promoter.errors import PromoterError
 from promoter.promotion import Target
 from tasks.contracts import (
-    RUN_TAG,
     WAIT_GRACE_SECONDS,
     ApprovalInput,
     BreakGlassInput,
@@ -50,7 +43,7 @@ from tasks.freeze import read_freezes
 from tasks.pull_request import read_pr_state
 from tasks.reconcile import reconcile
 from tasks.report import emit
-from tasks.wait_watch import REVIEWED, WaitWatcher
+from tasks.wait_watch import REVIEWED, WaitWatcher, suspended_runs
 
 APPROVAL_TIMED_OUT = "ApprovalTimedOut"
 
@@ -72,13 +65,7 @@ class AwaitingRun:
 
 def awaiting_runs() -> list[AwaitingRun]:
     """Every promotion suspended at an approval gate (tagged `pr:<number>`)."""
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[RUN_TAG]),
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
-            )
-        )
+    runs = suspended_runs()
     found = []
     for run in runs:
         number = awaited_pr(run.tags)
@@ -108,23 +95,19 @@ def time_out(run: AwaitingRun) -> str:
 
 def frozen_runs(env: str | None = None) -> list[FlowRun]:
     """Promotions suspended until an environment thaws (tagged `frozen:<env>`), of `env` or of any."""
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[RUN_TAG]),
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
-            )
-        )
-    return [run for run in runs if (at := frozen_env(run.tags)) is not None and env in (None, at)]
+    return [run for run in suspended_runs() if (at := frozen_env(run.tags)) is not None and env in (None, at)]
 
 
 def thaw_resumes(env: str | None = None) -> int:
     """Resume the runs (of `env`, or of any) waiting out a freeze that is over; each looks again and
     suspends anew if it is frozen once more by then."""
+    waiting = frozen_runs(env)
+    if not waiting:  # the common case: no Variable read
+        return 0
     freezes, now = read_freezes(), datetime.datetime.now(datetime.UTC)
     thawed = BreakGlassInput(break_glass=False, approver="promoter", comment="thawed")
     count = 0
-    for run in frozen_runs(env):
+    for run in waiting:
         at = frozen_env(run.tags)
         if at is not None and freezes.covering(at, now) is None:
             resume_flow_run(run.id, run_input=thawed.as_run_input())

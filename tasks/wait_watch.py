@@ -68,7 +68,8 @@ class WaitingRun:
         return self.expires is not None and time.time() >= self.expires - WAIT_GRACE_SECONDS
 
 
-def _suspended() -> list[FlowRun]:
+def suspended_runs() -> list[FlowRun]:
+    """Every promotion suspended now, whatever it waits on (its tags say)."""
     with get_client(sync_client=True) as client:
         return client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
@@ -80,14 +81,14 @@ def _suspended() -> list[FlowRun]:
 
 def waiting_runs() -> list[WaitingRun]:
     """Every promotion suspended in a merge or Flux wait (not the approval gate: the sweeper has those)."""
-    return [found for run in _suspended() if (found := _waiting(run)) is not None]
+    return [found for run in suspended_runs() if (found := _waiting(run)) is not None]
 
 
 def reviewing_runs() -> list[WaitingRun]:
     """Every promotion suspended at an approval gate under a policy (tagged `reviews:`), as waits on its PR."""
     return [
         WaitingRun(run.id, Waits(pr=number), dict(run.parameters), None)
-        for run in _suspended()
+        for run in suspended_runs()
         if reviews_seen(run.tags) is not None and (number := awaited_pr(run.tags)) is not None
     ]
 
