@@ -17,7 +17,9 @@ def _lazy(module: str, function: str = "run") -> Any:
 
 
 def add_serve(commands: Any) -> None:
-    parser = commands.add_parser("serve", help="serve the promote-release and approval-sweeper deployments")
+    parser = commands.add_parser(
+        "serve", help="serve the promote-release, approval-sweeper and delivery-report deployments"
+    )
     parser.add_argument(
         "--sweep-seconds", type=float, default=60.0, help="approval-sweeper interval (default 60)"
     )

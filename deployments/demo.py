@@ -61,6 +61,23 @@ def _follow(stack: Stack, timeline: Timeline, tag: str, done: set[str], timeout:
     raise TimeoutError(f"the run for {tag} did not reach {sorted(done)} within {timeout:.0f} s")
 
 
+def _board(stack: Stack) -> str:
+    """The board as `promoter board` prints it, read from the sandbox forge."""
+    from promoter.board import format_board, read_board
+    from promoter.promotion import Target
+
+    settings = stack.environment
+    target = Target.of(
+        {
+            "gitops_url": settings["PROMOTER_GITOPS_URL"],
+            "provider": settings["PROMOTER_PROVIDER"],
+            "cache_dir": str(stack.logs.parent / "board-cache"),
+        }
+    )
+    with target.open(token=settings["PROMOTER_TOKEN"]) as promotion:
+        return format_board(read_board(promotion))
+
+
 def run(args: argparse.Namespace) -> int:
     require_extra("demo")
     from sandbox.stack import FINAL, promoter_stack
@@ -90,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
             f"-> {first['name']}: {first['state_name']} ({(first.get('state') or {}).get('message')})\n",
             flush=True,
         )
+        print(_board(stack) + "\n", flush=True)
 
         print(f"push {IMAGE}:cc2b7e0a", flush=True)
         stack.push(IMAGE, "cc2b7e0a").raise_for_status()
@@ -116,5 +134,7 @@ def run(args: argparse.Namespace) -> int:
         print("\npull requests in acme/gitops:")
         for number, (title, state) in prs.items():
             print(f"  #{number} {title}: {state}")
+        print("\nthe board (`promoter board`: main's manifests and history, Flux's statuses, open PRs):")
+        print(_board(stack))
         print(f"\ndone in {time.monotonic() - started:.0f} s")
         return 0 if final["state_type"] == "COMPLETED" else 1

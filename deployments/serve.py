@@ -2,8 +2,8 @@
 
 `promote-release` starts on every `registry.image.pushed` event (the webhook receiver emits them), with
 its parameters templated from the event (a reconciler beside the runner starts the run of any push whose
-trigger failed, tasks/reconcile.py); `approval-sweeper` runs on a schedule. `prefect.yaml` declares
-the same two deployments for a work pool, for teams that run Prefect workers instead.
+trigger failed, tasks/reconcile.py); `approval-sweeper` runs on a schedule, `delivery-report` weekly.
+`prefect.yaml` declares the same deployments for a work pool, for teams that run Prefect workers instead.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from prefect.runner import Runner
 
 from deployments import prefect_compat
 from deployments.prefect_api import require_api
+from flows.delivery import delivery_report
 from flows.promotion import promote_release
 from flows.sweeper import approval_sweeper
 from tasks.contracts import REGISTRY_EVENT, REGISTRY_RESOURCE, TRIGGER_PARAMETERS
@@ -31,8 +32,9 @@ from tasks.reconcile import DEFAULT_INTERVAL, reconcile_forever
 from tasks.wait_watch import watch_waits
 
 # What the fork server imports once, before it forks any run (see prefect_compat.fork_runs).
-PRELOAD = ["deployments.warm_start", "flows.promotion", "flows.sweeper"]
+PRELOAD = ["deployments.warm_start", "flows.promotion", "flows.sweeper", "flows.delivery"]
 logger = get_logger("promoter.serve")
+DELIVERY_REPORT_CRON = "0 6 * * 1"  # Mondays 06:00 UTC: last week's figures at the start of the week
 
 
 def deployments(sweep_seconds: float = 60.0) -> list[tuple[Flow[..., Any], dict[str, Any]]]:
@@ -60,7 +62,13 @@ def deployments(sweep_seconds: float = 60.0) -> list[tuple[Flow[..., Any], dict[
         ),
         description="Resume promotions whose PR a person merged in the forge",
     )
-    return [(promote_release, promote), (approval_sweeper, sweeper)]
+    report = dict(
+        name="delivery-report",
+        tags=["promoter-report"],
+        cron=DELIVERY_REPORT_CRON,
+        description="Publish the week's delivery metrics (DORA) as the promoter-delivery artifact",
+    )
+    return [(promote_release, promote), (approval_sweeper, sweeper), (delivery_report, report)]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ Registries deliver the same push several times (retries, one notification per ma
 image), so pushes are deduplicated twice: in a bounded, expiring memory of recent deliveries, and durably
 by the Prefect event id, derived from the push (`event_id`): the server keeps one event per id, so a
 delivery replayed after a restart of the receiver is stored once. Counters of every outcome are served on
-`GET /stats`.
+`GET /stats`, and per sender with the pipeline's other metrics on `GET /metrics` (deployments/metrics.py).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from deployments.metrics import Metrics, lifespan
 from deployments.registries import PARSERS, Ignored, ImagePush, Notification, Parser, Sender, parse_nexus
 from promoter.errors import ConfigError, InvalidInputError, PromoterError
 from tasks.contracts import REGISTRY_EVENT, registry_resource
@@ -450,15 +451,25 @@ async def read_body(request: Request, limit: int) -> bytes | None:
 
 class _Receiver:
     def __init__(
-        self, settings: WebhookSettings, emit: Emitter, known_image: Callable[[str], bool] | None
+        self,
+        settings: WebhookSettings,
+        emit: Emitter,
+        known_image: Callable[[str], bool] | None,
+        metrics: Metrics,
     ) -> None:
         self.settings, self.emit, self.known_image = settings, emit, known_image
         self.recent = RecentDeliveries(settings.dedupe_max_entries, settings.dedupe_ttl_seconds)
         self.google = GoogleTokenVerifier(settings.gar_oidc) if settings.gar_oidc else None
         self.counts = dict.fromkeys(OUTCOMES, 0)
+        self.metrics = metrics
+        metrics.start(settings.enabled(), OUTCOMES)
 
-    def _fail(self, outcome: str, status: int, message: str) -> JSONResponse:
+    def _count(self, sender: str, outcome: str) -> None:
         self.counts[outcome] += 1
+        self.metrics.delivery(sender, outcome)
+
+    def _fail(self, sender: str, outcome: str, status: int, message: str) -> JSONResponse:
+        self._count(sender, outcome)
         return JSONResponse({"error": message}, status_code=status)
 
     async def _authentic_before_body(self, sender: Sender, auth: Auth, request: Request) -> bool:
@@ -492,26 +503,28 @@ class _Receiver:
         name = request.path_params["sender"]
         auth = self.settings.auth(name)
         if auth is None or ("token" in request.path_params and auth != "path"):
-            return self._fail("disabled", 404, "no such sender, or it is disabled: configure its secret")
+            return self._fail(
+                name, "disabled", 404, "no such sender, or it is disabled: configure its secret"
+            )
         sender = cast(Sender, name)  # auth() knows only the senders in SENDERS
         try:
             authentic = await self._authentic_before_body(sender, auth, request)
         except TokenUnverifiable as error:
             log.error("%s: %s", sender, error)
-            return self._fail("failed", 503, f"{error}; retry the delivery later")
+            return self._fail(name, "failed", 503, f"{error}; retry the delivery later")
         if not authentic:
             log.warning("%s: rejected a delivery with a missing or wrong credential", sender)
-            return self._fail("unauthorized", 401, "unauthorized")
+            return self._fail(name, "unauthorized", 401, "unauthorized")
         body = await read_body(request, self.settings.max_body_bytes)
         if body is None:
-            return self._fail("invalid", 413, f"the body exceeds {self.settings.max_body_bytes} bytes")
+            return self._fail(name, "invalid", 413, f"the body exceeds {self.settings.max_body_bytes} bytes")
         if auth == "hmac" and not self._signed(sender, body, request):
-            return self._fail("unauthorized", 401, "unauthorized")
+            return self._fail(name, "unauthorized", 401, "unauthorized")
         try:
             notes = self.settings.parser(sender)(request.headers, body)
         except InvalidInputError as error:
             log.warning("%s: rejected a malformed delivery: %s", sender, error)
-            return self._fail("invalid", 400, str(error))
+            return self._fail(name, "invalid", 400, str(error))
         received_at = datetime.now(UTC)
         emitted, ignored = 0, []
         for note in notes:
@@ -519,7 +532,9 @@ class _Receiver:
                 reason = await self._deliver(sender, note, received_at)
             except EmitError as error:
                 log.error("%s: could not emit the event: %s", sender, error)
-                return self._fail("failed", 503, "the event could not be recorded; retry the delivery later")
+                return self._fail(
+                    name, "failed", 503, "the event could not be recorded; retry the delivery later"
+                )
             if reason is None:
                 emitted += 1
             else:
@@ -534,7 +549,7 @@ class _Receiver:
         elif self.known_image is not None and not self.known_image(note.repository):
             reason = f"{note.repository}: not an image any app uses"
         elif not self.recent.claim(keys := dedupe_keys(note), None if distinguishable(note) else window):
-            self.counts["duplicate"] += 1
+            self._count(sender, "duplicate")
             log.info("%s: duplicate delivery of %s", sender, note)
             return f"{note}: duplicate delivery"
         else:
@@ -544,12 +559,12 @@ class _Receiver:
             except BaseException:
                 self.recent.release(keys)
                 raise
-            self.counts["accepted"] += 1
+            self._count(sender, "accepted")
             log.info(
                 "%s: emitted %s %s for %s (delivery %s)", sender, EVENT, event.id, note, note.delivery or "-"
             )
             return None
-        self.counts["ignored"] += 1
+        self._count(sender, "ignored")
         log.info("%s: ignored: %s", sender, reason)
         return reason
 
@@ -565,11 +580,16 @@ def create_app(
     emit: Emitter,
     known_image: Callable[[str], bool] | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    metrics: Metrics | None = None,
+    follow_events: bool = False,
 ) -> Starlette:
     """The receiver as an ASGI app; `known_image(repository)` False makes a push ignored (202), not emitted.
 
-    `extra_routes` serve beside the registry hooks (the forge webhooks, `deployments.forge_hooks`)."""
-    receiver = _Receiver(settings, emit, known_image)
+    `extra_routes` serve beside the registry hooks (the forge webhooks, `deployments.forge_hooks`).
+    `follow_events` feeds the Prefect event stream into `/metrics` while the app runs (`promoter webhook`
+    does; without it, as in the receiver's tests, `/metrics` has the deliveries only)."""
+    metrics = metrics or Metrics()
+    receiver = _Receiver(settings, emit, known_image, metrics)
     return Starlette(
         routes=[
             *extra_routes,
@@ -577,5 +597,7 @@ def create_app(
             Route("/hooks/{sender}/{token}", receiver.hook, methods=["POST"]),
             Route("/healthz", receiver.healthz, methods=["GET"]),
             Route("/stats", receiver.stats, methods=["GET"]),
-        ]
+            Route("/metrics", metrics.endpoint, methods=["GET"]),
+        ],
+        lifespan=lifespan(metrics) if follow_events else None,
     )

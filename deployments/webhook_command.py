@@ -1,7 +1,8 @@
 """`promoter webhook`: the registry webhook receiver on loopback, until Ctrl-C.
 
 It listens on loopback only: registries reach it through a reverse proxy or tunnel that terminates TLS.
-uvicorn's access log is off because Docker Hub and Quay URLs carry the path token.
+uvicorn's access log is off because Docker Hub and Quay URLs carry the path token. `/metrics` follows the
+Prefect event stream while it serves (docs/observability.md).
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def add_parser(commands: Any) -> None:
 
 def banner(url: str, enabled: Mapping[Sender, Auth], forges: Sequence[str] = ()) -> str:
     """One line per enabled sender and forge: its URL with a token as a placeholder, never its value."""
-    lines = [f"promoter webhook serving {url}  (events to $PREFECT_API_URL; stats at {url}/stats)"]
+    lines = [
+        f"promoter webhook serving {url}  (events to $PREFECT_API_URL; stats at {url}/stats, "
+        f"Prometheus metrics at {url}/metrics)"
+    ]
     for sender, auth in enabled.items():
         path = f"/hooks/{sender}" + (f"/<${ENV_PREFIX}PATH_TOKEN>" if auth == "path" else "")
         how = _HOW[auth] + (f" in {SIGNATURES[sender][0]}" if auth == "hmac" else "")
@@ -72,12 +76,15 @@ def _log_to_stdout() -> None:
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
+    from prometheus_client import disable_created_metrics
 
     from deployments.forge_hooks import FORGE_PREFIX, ForgeHookSettings, ForgeReceiver
     from deployments.prefect_api import require_api
     from deployments.webhook import PrefectEmitter, create_app
 
     _log_to_stdout()
+    # No `*_created` series beside each counter and histogram: half of /metrics, and rarely read.
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
     host = loopback(args.host, "put a reverse proxy in front instead")
     if not 0 <= args.port <= 65535:
         raise PromoterError(f"--port {args.port} is out of range 0-65535")
@@ -103,8 +110,11 @@ def run(args: argparse.Namespace) -> int:
             f"cannot listen on {host}:{args.port}: {error.strerror}; pick another --port"
         ) from None
     print(banner(f"http://{host}:{sock.getsockname()[1]}", enabled, forges.enabled()), flush=True)
-    app = create_app(settings, emitter, extra_routes=ForgeReceiver(forges, emitter).routes())
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    app = create_app(
+        settings, emitter, extra_routes=ForgeReceiver(forges, emitter).routes(), follow_events=True
+    )
+    # lifespan on: it runs the metrics' event-stream follower (deployments/metrics.py)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ the same path again without a second branch, PR, commit or merge.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import time
 from collections.abc import Callable, Iterable
@@ -33,6 +34,7 @@ from prefect.utilities.urls import url_for
 from flows.aside import Aside
 from flows.waits import settle
 from promoter.approval_policy import ApprovalPolicy
+from promoter.board import InFlight
 from promoter.config import Config
 from promoter.freeze import Freeze
 from promoter.gate import Gate, gate, summary
@@ -43,6 +45,7 @@ from promoter.release import Release
 from promoter.stages import AlreadyRuns, ClosedUnmerged, Merged, OpenedPR, Pending, StillOpen
 from promoter.trailers import MergeRecord
 from tasks.approval import Checked, approval_request, record_decision, verify_approval, vouch_merge
+from tasks.board import publish_board
 from tasks.common import AppRef
 from tasks.contracts import (
     PROMOTE_DEPLOYMENT,
@@ -155,6 +158,10 @@ def _walk(
     start = start_release.submit(group, app, tag, release.digest, run.id, started, config.prflow == "per-app")
     aside.submit(start.result)  # its failure fails the run, when the flow drains
 
+    def board(env: str | None = None, pr: int | None = None, stage: str = "") -> None:
+        flight = InFlight(tag=tag, env=env, pr=pr, stage=stage) if env else None
+        aside.submit(contextvars.copy_context().run, publish_board, target, group, app, flight)
+
     stages: list[StageRecord] = []
     previous: Health | None = None
     merge_commit = ""
@@ -176,9 +183,11 @@ def _walk(
         if isinstance(pr, AlreadyRuns):  # its health on main decides, as if we had merged it
             stages.append(StageRecord(env=env.name, note=f"already runs {tag}"))
             previous = _flux(target, ref, tag, env.name, pr.base_sha, aside)
+            board(env.name, None, f"already ran here, Flux {previous.outcome}")
             merge_commit = pr.base_sha
             continue
         link = f"#{pr.number}"
+        board(env.name, pr.number, _waiting_for(env.auto, check))
         if not check.open:
             stages.append(
                 StageRecord(env=env.name, pr=link, note=check.description, seconds=time.time() - pr.started)
@@ -223,6 +232,7 @@ def _walk(
                 seconds=time.time() - pr.started,
             )
         )
+        board(env.name, pr.number, f"merged, Flux {verdict.outcome}")
         aside.submit(_progress, start, 100.0 * (index + 1) / len(environments))
         previous, merge_commit = verdict, outcome.merge_commit
 
@@ -238,8 +248,15 @@ def _walk(
         "%s/%s:%s promoted through %s", group, app, tag, " -> ".join(e.name for e in environments)
     )
     announce("release.promoted", group, app, {"tag": tag, "digest": release.digest or ""})
+    board()
     publish_report(group, app, tag, stages, "promoted", started)
     return Completed(message=f"{group}/{app}:{tag} runs in {', '.join(e.name for e in environments)}")
+
+
+def _waiting_for(auto: bool, check: Gate) -> str:
+    if not check.open:
+        return f"blocked: {check.description}"
+    return "auto-merge on, waiting for the merge" if auto else "waiting for approval"
 
 
 def _unmerged(
@@ -330,14 +347,26 @@ def _approval(
             "approval.rejected",
             group,
             app,
-            {"tag": tag, "env": pr.env, "approver": decision.approver, "comment": decision.comment},
+            {
+                "tag": tag,
+                "env": pr.env,
+                "approver": decision.approver,
+                "comment": decision.comment,
+                "since": pr.started,  # when the wait for a person began, stable across replays: /metrics
+            },
         )
         return None
     announce(
         "approval.granted",
         group,
         app,
-        {"tag": tag, "env": pr.env, "approver": decision.approver, "comment": decision.comment},
+        {
+            "tag": tag,
+            "env": pr.env,
+            "approver": decision.approver,
+            "comment": decision.comment,
+            "since": pr.started,
+        },
     )
     approved = record.approved(decision.approver, "verified" if verified else "declared")
     frozen = frozen_at(pr.env, "merge")  # frozen while it waited for a person?
@@ -422,7 +451,8 @@ def _merged(
 
 
 def _flux(target: Target, ref: AppRef, tag: str, env: str, commit: str, aside: Aside) -> Health:
-    """Flux's word on `commit` in `env`; suspended between windows."""
+    """Flux's word on `commit` in `env`, and its `require`d checks'; suspended between windows (a
+    required context's status wakes the run as Flux's does)."""
 
     def window(since: float | None, round: int) -> Health | Pending:
         return wait_for_flux(target, ref, tag, env, commit, since=since, round=round)

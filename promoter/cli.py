@@ -7,13 +7,12 @@ as a CI log reader would want.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from promoter import __version__
+from promoter import __version__, board_command, metrics_command
 from promoter.errors import PromoterError
 
 EXIT_BAD_INPUT = 2
@@ -36,15 +35,7 @@ def _compat(args: argparse.Namespace) -> int:
     """new / promote / status: print the message and exit 0, or fail as gitops-promotion does (exit 1)."""
     from promoter import commands
 
-    options = commands.Options(
-        sourcedir=Path(args.sourcedir),
-        token=args.token or os.environ.get("PROMOTER_TOKEN", ""),
-        provider=args.provider,
-        cache_dir=args.cache_dir,
-        merge_method=args.merge_method,
-        poll_interval=args.poll_interval,
-        status_pattern=args.status_context_pattern,
-    )
+    options = commands.Options.of(args)
     try:
         if args.command == "new":
             message = commands.command_new(options, args.group, args.app, args.tag, args.digest)
@@ -128,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--branch", help="the PR's source branch (default: from CI variables or the checkout)"
     )
     status.set_defaults(handler=_compat)
+    board_command.add_parser(commands, compat)
+    metrics_command.add_parser(commands, compat)
 
     for entry in sorted(entry_points(group="promoter.commands"), key=lambda e: e.name):
         entry.load()(commands)

@@ -9,6 +9,7 @@ auto-merge is switched off for `auto: false` environments and nothing is committ
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import git
 
 from promoter.config import load_config
 from promoter.errors import InvalidInputError, PromoterError
-from promoter.gate import gate, post_check, waiting
+from promoter.gate import gate, post_check, waiting, waiting_for_required
 from promoter.health import Failed, Healthy, Verdict
 from promoter.names import check_app, check_digest, check_group, check_tag
 from promoter.promotion import Promotion, Target
@@ -54,6 +55,19 @@ class Options:
     merge_method: MergeMethod | None = None
     poll_interval: float | None = None
     status_pattern: str | None = None
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Options:
+        """From the flags every repository command takes (`promoter.cli`'s shared parser)."""
+        return cls(
+            sourcedir=Path(args.sourcedir),
+            token=args.token or os.environ.get("PROMOTER_TOKEN", ""),
+            provider=args.provider,
+            cache_dir=args.cache_dir,
+            merge_method=args.merge_method,
+            poll_interval=args.poll_interval,
+            status_pattern=args.status_context_pattern,
+        )
 
     def target(self, gitops_url: str) -> Target:
         return Target.of(
@@ -175,8 +189,12 @@ def command_status(options: Options, branch: str | None) -> str:
             return f'"{state.env}" is the first environment so status check is skipped'
         kustomization = f"{state.group}-{previous.name}"
         post_check(promotion.provider, pr.head_sha, waiting(kustomization))
+        posted = [""]
 
         def progress(verdict: Verdict, left: float) -> None:
+            if verdict.waiting_for and verdict.description != posted[0]:  # Flux healthy; say what is missing
+                post_check(promotion.provider, pr.head_sha, waiting_for_required(previous.name, verdict))
+                posted[0] = verdict.description
             print(
                 f"retrying status check for {kustomization}: {verdict.outcome}, {left:.0f} s left",
                 file=sys.stderr,
@@ -188,8 +206,16 @@ def command_status(options: Options, branch: str | None) -> str:
             f'"{state.sha}"' if health.commit in (None, state.sha) else f"{promotion.base} at {health.commit}"
         )
         if isinstance(health, Healthy):
-            return f"successful reconciliation for {kustomization} found on {where}"
+            passed = f"; {', '.join(health.required)} succeeded" if health.required else ""
+            return f"successful reconciliation for {kustomization} found on {where}{passed}"
+        reason = f": {health.description}" if health.description else ""
         if isinstance(health, Failed):
-            reason = f": {health.description}" if health.description else ""
+            if health.context:  # a required context (`require`) failed
+                raise CheckFailed(f"required check for {kustomization} failed on {where}{reason}")
             raise CheckFailed(f"failed reconciliation for {kustomization} found on {where}{reason}")
+        if health.contexts:
+            raise CheckFailed(
+                f"commit status check for {kustomization} has timed out {where}: "
+                f"no report from {', '.join(health.contexts)}"
+            )
         raise CheckFailed(f"commit status check for {kustomization} has timed out {where}")

@@ -4,8 +4,9 @@ Compatible with gitops-promotion's file, minus its defects: an integer `status_t
 minutes (not nanoseconds) and a duration string such as "10m" or "90s" is accepted; an unknown key is an
 error naming the file, the line and the nearest valid key instead of being ignored.
 
-Two keys are promoter's own: an environment's `reporters`, the Flux clusters that must all report it
-healthy (see `parse_reporters`), and its `approval` policy (`promoter.approval_policy`). gitops-promotion
+Three keys are promoter's own: an environment's `reporters`, the Flux clusters that must all report it
+healthy (see `parse_reporters`), its `require`d commit status contexts (`parse_required`), and its
+`approval` policy (`promoter.approval_policy`). gitops-promotion
 decodes the file with `yaml.v2`'s `NewDecoder` without `SetStrict` (`LoadConfig` in its
 `pkg/config/config.go`), which skips keys it does not know, so a file that uses them still loads there.
 """
@@ -125,6 +126,55 @@ def parse_reporters(value: Any) -> int | tuple[str, ...] | None:
 
 Reporters = Annotated[int | tuple[str, ...] | None, BeforeValidator(parse_reporters)]
 
+MAX_REQUIRED = 20
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Contexts the promoter reads already: its own check, and Flux's (`fluxcd` is Flux's Azure DevOps genre).
+_OURS = re.compile(r"(?:promoter|kustomization/.*|fluxcd(?::[^/]*)?/.*)", re.IGNORECASE | re.DOTALL)
+
+
+def parse_required(value: Any) -> tuple[str, ...]:
+    """The commit status contexts that must say success on an environment's applied commit, besides Flux.
+
+    Test suites and scanners that post a status (`e2e/smoke`, `security/scan`) become gates. On Azure
+    DevOps a context is `genre/name` (see `promoter.health.RequiredContexts`). Compared without case, as
+    Flux's contexts are.
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        raise ValueError(f"expected a list of commit status contexts, e.g. [{value}]")
+    if not isinstance(value, list | tuple):
+        raise ValueError("expected a list of commit status contexts, e.g. [e2e/smoke, security/scan]")
+    if not 1 <= len(value) <= MAX_REQUIRED:
+        raise ValueError(f"list 1 to {MAX_REQUIRED} contexts, or leave require out")
+    for context in value:
+        if not isinstance(context, str):
+            raise ValueError(
+                f"{context!r} is not a commit status context: write its name as the forge shows it, "
+                "quoted if YAML reads it as a number or a boolean"
+            )
+        if not context.strip() or _CONTROL.search(context):
+            raise ValueError(f"{context!r} is not a commit status context: it must be non-empty plain text")
+        if context != context.strip() or context.startswith("/") or context.endswith("/"):
+            raise ValueError(
+                f"{context!r} is not a commit status context: no spaces or '/' at its ends "
+                "(on Azure DevOps write genre/name, e.g. e2e/smoke)"
+            )
+        if _OURS.fullmatch(context):
+            raise ValueError(
+                f"{context!r} is already read: 'promoter' is the promoter's own check and "
+                "kustomization/... (genre fluxcd) are Flux's statuses; list only other checks "
+                "(set reporters for more Flux clusters)"
+            )
+    lowered = [c.lower() for c in value]
+    repeated = sorted({c for c in lowered if lowered.count(c) > 1})
+    if repeated:
+        raise ValueError(f"require must list each context once; repeated: {', '.join(repeated)}")
+    return tuple(value)
+
+
+Required = Annotated[tuple[str, ...], BeforeValidator(parse_required)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -134,6 +184,7 @@ class Environment(_Strict):
     name: EnvironmentName
     auto: bool = False
     reporters: Reporters = None
+    require: Required = ()
     approval: ApprovalPolicy | None = None
 
     @model_validator(mode="after")

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from promoter.health import Failed, Health, Healthy
+from promoter.health import Failed, Health, Healthy, Verdict
 from promoter.providers.base import GitProvider
 
 CHECK_CONTEXT = "promoter"
@@ -38,18 +38,33 @@ def gate(env: str, previous: Health | None) -> Gate:
 
 
 def summary(health: Health) -> str:
-    """Flux's word on an environment in one line: a check's description, a Blocked run's message."""
+    """Flux's word on an environment in one line: a check's description, a Blocked run's message. A
+    required context that failed or never reported is named (`e2e/smoke failed: ...`)."""
     if isinstance(health, Healthy):
-        return f"{health.kustomization} healthy on {health.commit[:8]}"
+        passed = f", {', '.join(health.required)} succeeded" if health.required else ""
+        return f"{health.kustomization} healthy on {health.commit[:8]}{passed}"
     reason = f": {health.description}" if health.description else ""
     if isinstance(health, Failed):
+        if health.context:
+            return f"{health.kustomization} on {health.commit[:8]}{reason}"
         return f"{health.kustomization} failed on {health.commit[:8]}{reason}"
-    return f"no report from Flux for {health.kustomization} within {_duration(health.waited)}{reason}"
+    within = _duration(health.waited)
+    if health.contexts:
+        return (
+            f"no report from {', '.join(health.contexts)} for {health.kustomization} within {within}{reason}"
+        )
+    return f"no report from Flux for {health.kustomization} within {within}{reason}"
 
 
 def waiting(kustomization: str) -> Gate:
     """The check while `promoter status` waits for Flux."""
     return Gate(state="pending", description=f"waiting for Flux to report {kustomization} healthy")
+
+
+def waiting_for_required(env: str, verdict: Verdict) -> Gate:
+    """The check once Flux is healthy on `env` and its required contexts are still awaited
+    (`qa: Flux healthy on 1a2b3c4d; waiting for e2e/smoke`)."""
+    return Gate(state="pending", description=f"{env}: {verdict.description}")
 
 
 def post_check(provider: GitProvider, head_sha: str, check: Gate) -> None:

@@ -22,6 +22,10 @@ Several clusters may serve one environment under one Kustomization name, each th
 their contexts differ in the cluster part. Each reporter's newest word counts on its own; a failure from
 any of them fails the environment, and it is healthy once the expected reporters (`Reporters`) all say so.
 
+An environment may also `require` other commit statuses on the applied commit (`RequiredContexts`):
+test suites and scanners become gates. It is healthy when Flux says so and each of them says `success`;
+one that says `failure` or `error` fails it at once, one still silent at the deadline is "no report".
+
 A `Verdict` is one reading, which may still be pending; `Health` is what a wait settles on: `Healthy`,
 `Failed` or `NoReport`, values a caller matches on (and Prefect persists) instead of comparing strings.
 """
@@ -54,12 +58,19 @@ _BAD = {"failure", "failed", "error"}
 
 @dataclass(frozen=True)
 class Verdict:
-    """What Flux said about `kustomization` and on which commit; `commit` is None while nothing was said."""
+    """What Flux said about `kustomization` and on which commit; `commit` is None while nothing was said.
+
+    With required contexts: `context` is the one whose failure this is, `waiting_for` those not yet
+    `success` while Flux is healthy on `commit`, `required` those that all succeeded.
+    """
 
     outcome: Outcome
     kustomization: str
     commit: str | None = None
     description: str = ""
+    context: str = ""
+    waiting_for: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -78,26 +89,32 @@ class _Settled(BaseModel):
 
 
 class Healthy(_Settled):
-    """Every expected reporter said `reconciliation succeeded` on `commit` (or on a descendant of it)."""
+    """Every expected reporter said `reconciliation succeeded` on `commit` (or on a descendant of it), and
+    each `required` context said `success`."""
 
     outcome: Literal["healthy"] = "healthy"
     commit: str
+    required: tuple[str, ...] = ()
 
 
 class Failed(_Settled):
-    """A reporter said the reconcile failed; `description` is its reason (`health check failed`)."""
+    """A reporter said the reconcile failed; `description` is its reason (`health check failed`). When
+    `context` is set, that required context failed instead (`e2e/smoke failed: 3 tests failed`)."""
 
     outcome: Literal["failed"] = "failed"
     commit: str
+    context: str = ""
 
 
 class NoReport(_Settled):
     """Nothing conclusive within `waited` seconds; `description` says what was last heard and why Flux
-    may have said nothing. Not a failure: some Flux versions drop failure events."""
+    may have said nothing. Not a failure: some Flux versions drop failure events. When `contexts` is set,
+    Flux was healthy and those required contexts never said `success`."""
 
     outcome: Literal["no report"] = "no report"
     commit: None = None
     waited: float = 0.0
+    contexts: tuple[str, ...] = ()
 
 
 Health = Annotated[Healthy | Failed | NoReport, Field(discriminator="outcome")]
@@ -251,6 +268,73 @@ def _waiting(healthy: Sequence[Report], heard: Sequence[Report], expected: Repor
     return f"{len(healthy)} of {expected.count} reporters healthy, {len(seen)} heard from{detail}"
 
 
+@dataclass(frozen=True)
+class RequiredContexts:
+    """Commit statuses besides Flux's that must say `success` (an environment's `require`).
+
+    A context is compared without case with GitHub's `context`, and with Azure DevOps' `genre/name`, or
+    `name` alone when the genre is empty. Azure DevOps' GitStatusContext has two parts: `genre`,
+    "Typically name of the service/tool generating the status, can be empty", and `name`, "Name
+    identifier of the status, cannot be null or empty"
+    (https://learn.microsoft.com/en-us/javascript/api/azure-devops-extension-api/gitstatuscontext).
+    So `e2e/smoke` is genre `e2e`, name `smoke`, as the Azure DevOps provider posts it (split at the last
+    `/`), and `smoke` is a name with no genre; comparing the joined form also accepts a poster that
+    split `a/b/c` at its first `/`.
+    """
+
+    contexts: tuple[str, ...] = ()
+
+    def reports_on(self, statuses: Sequence[CommitStatus], commit: str, rank: int = 0) -> dict[str, Report]:
+        """The newest status of each required context among the statuses of `commit`, by context."""
+        if not self.contexts:
+            return {}
+        wanted = {context.lower(): context for context in self.contexts}
+        found: dict[str, Report] = {}
+        for status in sorted(statuses, key=lambda s: s.created_at, reverse=True):
+            key = f"{status.genre}/{status.context}" if status.genre else status.context
+            context = wanted.get(key.lower())
+            if context is None or context in found:
+                continue
+            state = status.state.lower()
+            outcome: Outcome = "healthy" if state in _GOOD else "failed" if state in _BAD else "pending"
+            found[context] = Report(context, key, outcome, commit, status.description, rank)
+        return found
+
+    def heard_from_all(self, reports: Mapping[str, Report]) -> bool:
+        return all(context in reports for context in self.contexts)
+
+    def combine(self, flux: Verdict, reports: Mapping[str, Report]) -> Verdict:
+        """Healthy when Flux is and every context said `success`; a context's failure fails at once."""
+        if not self.contexts or flux.outcome == "failed":
+            return flux
+        for context in self.contexts:
+            report = reports.get(context)
+            if report is not None and report.outcome == "failed":
+                said = (
+                    f"{context} failed: {report.description}" if report.description else f"{context} failed"
+                )
+                return Verdict("failed", flux.kustomization, report.commit, said, context=context)
+        if flux.outcome != "healthy":
+            return flux
+        waiting = [c for c in self.contexts if c not in reports or reports[c].outcome != "healthy"]
+        if not waiting:
+            passed = f"{', '.join(self.contexts)} succeeded"
+            described = f"{flux.description}; {passed}" if flux.description else passed
+            return Verdict("healthy", flux.kustomization, flux.commit, described, required=self.contexts)
+        heard = [
+            f"{c} ({reports[c].description})" if c in reports and reports[c].description else c
+            for c in waiting
+        ]
+        on = f" on {flux.commit[:8]}" if flux.commit else ""
+        return Verdict(
+            "pending",
+            flux.kustomization,
+            flux.commit,
+            f"Flux healthy{on}; waiting for {', '.join(heard)}",
+            waiting_for=tuple(waiting),
+        )
+
+
 def verdict_on(
     statuses: Sequence[CommitStatus], matcher: StatusMatcher, commit: str, expected: Reporters | None = None
 ) -> Verdict | None:
@@ -263,29 +347,47 @@ def current_verdict(
     statuses_of: Callable[[str], Sequence[CommitStatus]],
     matcher: StatusMatcher,
     expected: Reporters | None = None,
+    required: RequiredContexts | None = None,
 ) -> Verdict:
     """Look at `candidates` newest first (the commit of interest and its descendants on main).
 
-    For each reporter the newest commit it posted on decides: it proves that cluster applied everything
-    before it, our commit included. Older commits are read only until every expected reporter was heard.
+    For each reporter, and each `required` context, the newest commit it posted on decides: it proves
+    that cluster applied (or that check saw) everything before it, our commit included. Each commit's
+    statuses are read once, for Flux and the required contexts alike, and older commits only until every
+    expected reporter and required context was heard.
     """
     expected = expected or Reporters()
+    required = required or RequiredContexts()
     found: dict[str, Report] = {}
+    checks: dict[str, Report] = {}
     for rank, commit in enumerate(candidates):
-        for reporter, report in reports_on(statuses_of(commit), matcher, commit, rank).items():
+        statuses = statuses_of(commit)
+        for reporter, report in reports_on(statuses, matcher, commit, rank).items():
             found.setdefault(reporter, report)
-        if expected.heard_from_all(found.values()):
+        for context, report in required.reports_on(statuses, commit, rank).items():
+            checks.setdefault(context, report)
+        if expected.heard_from_all(found.values()) and required.heard_from_all(checks):
             break
-    return combine(matcher.kustomization, found, expected) or Verdict("pending", matcher.kustomization)
+    flux = combine(matcher.kustomization, found, expected) or Verdict("pending", matcher.kustomization)
+    return required.combine(flux, checks)
 
 
 def settled(verdict: Verdict) -> Health | None:
     """The health a final verdict says; None while it is pending."""
     if verdict.outcome == "pending":
         return None
-    outcome = Healthy if verdict.outcome == "healthy" else Failed
-    return outcome(
-        kustomization=verdict.kustomization, commit=verdict.commit or "", description=verdict.description
+    if verdict.outcome == "healthy":
+        return Healthy(
+            kustomization=verdict.kustomization,
+            commit=verdict.commit or "",
+            description=verdict.description,
+            required=verdict.required,
+        )
+    return Failed(
+        kustomization=verdict.kustomization,
+        commit=verdict.commit or "",
+        description=verdict.description,
+        context=verdict.context,
     )
 
 
@@ -309,6 +411,13 @@ def wait_for_verdict(
             return health
         left = deadline - clock()
         if left <= 0:
+            if verdict.waiting_for:  # Flux is healthy; the required contexts are silent
+                return NoReport(
+                    kustomization=verdict.kustomization,
+                    description=verdict.description,
+                    waited=timeout,
+                    contexts=verdict.waiting_for,
+                )
             return NoReport(
                 kustomization=verdict.kustomization,
                 description=_no_report(verdict.description),

@@ -76,6 +76,14 @@ def check_environment(value: str) -> str:
     return value
 
 
+def parse_app_ref(text: str, flag: str = "--app") -> tuple[str, str]:
+    """`<group>/<app>` as a command line gives it (`promoter board --app apps/podinfo`), both checked."""
+    group, slash, app = text.partition("/")
+    if not slash:
+        raise InvalidInputError(f"{flag} {_shown(text)}: give <group>/<app>, e.g. apps/podinfo")
+    return check_group(group), check_app(app)
+
+
 def check_tag(value: str) -> str:
     if not TAG.fullmatch(value):
         raise InvalidInputError(

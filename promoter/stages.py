@@ -26,6 +26,7 @@ from promoter.gate import Gate, post_check
 from promoter.health import (
     Health,
     Reporters,
+    RequiredContexts,
     StatusMatcher,
     Verdict,
     current_verdict,
@@ -251,11 +252,11 @@ def wait_for_environment(
     timeout: float | None = None,
     on_wait: Callable[[Verdict, float], None] | None = None,
 ) -> Health:
-    """Flux's word on `<group>-<env>` for `commit`: polled (every `poll_interval` seconds at first, backing
-    off) until healthy, failed, or `timeout` seconds (default: the config's `status_timeout_minutes`)
-    have passed (`NoReport`)."""
+    """Flux's word on `<group>-<env>` for `commit`, with the environment's required contexts: polled
+    (every `poll_interval` seconds at first, backing off) until healthy, failed, or `timeout` seconds
+    (default: the config's `status_timeout_minutes`) have passed (`NoReport`)."""
     return wait_for_verdict(
-        lambda: flux_verdict(promotion, group, env, commit),
+        lambda: environment_verdict(promotion, group, env, commit),
         promotion.config.status_timeout.total_seconds() if timeout is None else timeout,
         interval=promotion.target.poll_interval,
         on_wait=on_wait,
@@ -263,8 +264,25 @@ def wait_for_environment(
 
 
 def last_look(promotion: Promotion, group: str, env: str, commit: str) -> Health | None:
-    """Flux's word LAST_LOOK commits back, before a wait ends as "no report"; None when still silent."""
-    return settled(flux_verdict(promotion, group, env, commit, depth=LAST_LOOK))
+    """The environment's word LAST_LOOK commits back, before a wait ends as "no report"; None when still
+    silent."""
+    return settled(environment_verdict(promotion, group, env, commit, depth=LAST_LOOK))
+
+
+def environment_verdict(
+    promotion: Promotion,
+    group: str,
+    env: str,
+    commit: str,
+    head: str | None = None,
+    statuses_of: Callable[[str], Sequence[CommitStatus]] | None = None,
+    depth: int = MAX_CANDIDATES,
+) -> Verdict:
+    """What gates the next environment: Flux's word, and the `require`d contexts' on the same commits
+    (read once for both). The board shows Flux's word alone (`flux_verdict`)."""
+    found = next((e for e in promotion.config.environments if e.name == env), None)
+    required = found.require if found is not None else ()
+    return flux_verdict(promotion, group, env, commit, head, statuses_of, depth, required)
 
 
 def flux_verdict(
@@ -275,20 +293,22 @@ def flux_verdict(
     head: str | None = None,
     statuses_of: Callable[[str], Sequence[CommitStatus]] | None = None,
     depth: int = MAX_CANDIDATES,
+    required: Sequence[str] = (),
 ) -> Verdict:
     """Flux's current word on `<group>-<env>` for `commit`, looking at main's newer commits too (up to
     `head`, fetched here when not given).
 
-    Every cluster the environment's `reporters` names (or counts) must have said healthy. `statuses_of`
-    replaces the forge's read of a commit's statuses (the wait watcher shares one per pass); `depth` is
-    how many of main's newer commits are read at most.
+    Every cluster the environment's `reporters` names (or counts) must have said healthy, and each of the
+    `required` contexts `success`. `statuses_of` replaces the forge's read of a commit's statuses (the
+    wait watcher shares one per pass); `depth` is how many of main's newer commits are read at most.
     """
     pattern = promotion.target.status_pattern
     matcher = StatusMatcher(f"{group}-{env}", *([pattern] if pattern else []))
     head = head or promotion.workspace.fetch()
     candidates = _descendants(promotion.workspace, commit, head, depth)
     expected = Reporters.of(next((e.reporters for e in promotion.config.environments if e.name == env), None))
-    return current_verdict(candidates, statuses_of or promotion.provider.commit_statuses, matcher, expected)
+    statuses = statuses_of or promotion.provider.commit_statuses
+    return current_verdict(candidates, statuses, matcher, expected, RequiredContexts(tuple(required)))
 
 
 def _descendants(workspace: Workspace, commit: str, head: str, depth: int) -> list[str]:

@@ -21,6 +21,7 @@ from promoter.errors import (
     WorkspaceError,
 )
 from promoter.stages import Pending
+from tasks.forge_usage import report_forge_usage
 
 PERMANENT = (ConfigError, InvalidInputError, ManifestError, ProviderAuthError, ProviderNotFoundError)
 TRANSIENT = (ProviderError, WorkspaceError, OSError)
@@ -48,7 +49,9 @@ def run_logger() -> logging.Logger | LoggingAdapter:
 
 
 def suspending(pending: Pending) -> Pending:
-    """Log, once per window (a replayed window comes back cached and silent), that the run suspends."""
+    """Log, once per window (a replayed window comes back cached and silent), that the run suspends; and
+    report the window's forge requests, which its process would otherwise take with it when it ends."""
+    report_forge_usage()
     run_logger().info(
         "still waiting for %s after %.0f s (%.0f s left): the run suspends, holding no process, until "
         "the forge's webhook or the wait watcher resumes it",

@@ -2,8 +2,9 @@
 
 - Run tags: how `promoter approve`, the approval sweeper and supersession find a run (Prefect's
   `FlowRunFilter` cannot filter on parameters, REFERENCE.md section 5).
-- Events: `registry.image.pushed` (the webhook receiver's output, the deployment trigger's input) and
-  `promoter.*` on `promoter.app.<group>.<app>` (what automations and notifications hang on).
+- Events: `registry.image.pushed` (the webhook receiver's output, the deployment trigger's input),
+  `promoter.*` on `promoter.app.<group>.<app>` (what automations and notifications hang on) and
+  `forge.api.usage` (forge requests, for the receiver's `/metrics`).
 - The approval form: `ApprovalInput`, the one shape of a decision, whoever makes it.
 """
 
@@ -214,6 +215,17 @@ def event_name(event: AppEvent) -> str:
 
 def app_resource(group: str, app: str) -> dict[str, str]:
     return {"prefect.resource.id": f"promoter.app.{group}.{app}", "prefect.resource.name": f"{group}/{app}"}
+
+
+# -- forge.api.usage ---------------------------------------------------------------------------------
+
+# The forge requests a run process made, reported beside its promoter.* events (tasks/forge_usage.py) for
+# the webhook receiver's /metrics. Not under `promoter.`: notifications hung on `promoter.*` stay quiet.
+FORGE_USAGE_EVENT = "forge.api.usage"
+
+
+def forge_resource(provider: str) -> dict[str, str]:
+    return {"prefect.resource.id": f"forge.api.{provider}", "prefect.resource.name": provider}
 
 
 # -- the approval form -------------------------------------------------------------------------------

@@ -137,7 +137,13 @@ def wait_merged(
         "environment.merged",
         app.group,
         app.app,
-        {"tag": tag, "env": pr.env, "pr": pr.url, "merge_commit": outcome.merge_commit},
+        {
+            "tag": tag,
+            "env": pr.env,
+            "pr": pr.url,
+            "merge_commit": outcome.merge_commit,
+            "seconds": int((time.time() - began) * 1000) / 1000,  # for /metrics (`round` is a parameter)
+        },
     )
     return outcome
 

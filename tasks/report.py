@@ -14,6 +14,7 @@ from prefect.events import emit_event
 
 from tasks.common import Frozen
 from tasks.contracts import AppEvent, app_resource, event_name
+from tasks.forge_usage import report_forge_usage
 
 
 class StageRecord(Frozen):
@@ -38,8 +39,10 @@ def prefect_key(*parts: str) -> str:
 
 def emit(event: AppEvent, group: str, app: str, payload: dict[str, Any]) -> None:
     """`promoter.<event>` on the app's resource. Called at the end of the task that saw it happen, so that
-    a resumed run, which reuses the task's cached result, does not say it twice."""
+    a resumed run, which reuses the task's cached result, does not say it twice. The forge requests made
+    since the last event go with it (`forge.api.usage`, for the webhook receiver's /metrics)."""
     emit_event(event=event_name(event), resource=app_resource(group, app), payload=payload)
+    report_forge_usage()
 
 
 @task(name="announce", task_run_name="{event}", persist_result=True, retries=2, retry_delay_seconds=1)

@@ -40,7 +40,7 @@ from promoter.health import DEFAULT_CONTEXT
 from promoter.promotion import Promotion, Target
 from promoter.providers.base import CommitStatus
 from promoter.providers.factory import parse_remote
-from promoter.stages import flux_verdict
+from promoter.stages import environment_verdict
 from tasks.contracts import (
     RUN_TAG,
     WAIT_GRACE_SECONDS,
@@ -123,8 +123,8 @@ def _run_repo(run: WaitingRun) -> RepoKey | None:
 @dataclass(frozen=True)
 class ForgeChange:
     """What a verified forge webhook says happened in `repository`: PR `pr` closed, or a commit status
-    with `context` was posted (Flux's `kustomization/<name>[/<cluster>]`, or anything a
-    `commitStatusExpr` writes)."""
+    with `context` was posted (Flux's `kustomization/<name>[/<cluster>]`, anything a `commitStatusExpr`
+    writes, or an environment's `require`d check such as `e2e/smoke`)."""
 
     repository: RepoKey
     pr: int | None = None
@@ -197,7 +197,7 @@ class WaitWatcher:
             if target not in heads:  # one fetch per target and pass
                 heads[target] = promotion.workspace.fetch()
                 statuses[target] = functools.cache(promotion.provider.commit_statuses)
-            verdict = flux_verdict(
+            verdict = environment_verdict(  # Flux and the environment's required contexts
                 promotion, waits.group, waits.env, waits.commit, heads[target], statuses[target]
             )
             return verdict.outcome != "pending"

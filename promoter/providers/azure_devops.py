@@ -76,6 +76,7 @@ class AzureDevOpsProvider(HTTPProvider):
             },
             describe=f"Azure DevOps repository {self.repository}",
             permission_hint=PERMISSIONS,
+            provider="azdo",
             **client,
         )
 

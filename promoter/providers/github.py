@@ -54,6 +54,7 @@ class GitHubProvider(HTTPProvider):
             headers=headers,
             describe=f"GitHub repository {self.repository}",
             permission_hint=PERMISSIONS,
+            provider="github",
             **client,
         )
 

@@ -10,6 +10,9 @@
   costs nothing against the rate limit. So polling an unchanged status is free.
 - 401, 403 and 404 fail at once with a message that says which permission or repository is missing.
   No message ever carries the token.
+- Every answer is also counted process-wide by provider and status, with the last rate budget
+  (`take_usage`): the run processes report it in `forge.api.usage` events, and the webhook
+  receiver's `/metrics` serves it (docs/observability.md).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import functools
 import json
 import random
 import ssl
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -61,6 +66,48 @@ class Stats:
     by_route: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What the process's forge clients did since the last `take_usage`: answers by (provider, status),
+    `error` as the status when no answer came, and each provider's last reported rate budget."""
+
+    requests: dict[tuple[str, str], int] = field(default_factory=dict)
+    budgets: dict[str, RateBudget] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.requests or self.budgets)
+
+
+class _Ledger:
+    """The process-wide tally behind `take_usage`; clients in several threads (a run's tasks) add to it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: Counter[tuple[str, str]] = Counter()
+        self._budgets: dict[str, RateBudget] = {}
+
+    def count(self, provider: str, status: str, budget: RateBudget | None) -> None:
+        with self._lock:
+            self._requests[(provider, status)] += 1
+            if budget is not None:
+                self._budgets[provider] = replace(budget)
+
+    def take(self) -> Usage:
+        with self._lock:
+            usage = Usage(dict(self._requests), dict(self._budgets))
+            self._requests.clear()
+            self._budgets.clear()
+        return usage
+
+
+_LEDGER = _Ledger()
+
+
+def take_usage() -> Usage:
+    """The forge usage of this process since the last call, and start counting afresh."""
+    return _LEDGER.take()
+
+
 @dataclass
 class Response:
     status: int
@@ -75,7 +122,8 @@ def tls_context() -> ssl.SSLContext:
 
 
 class ForgeClient:
-    """httpx with the policies above; `describe` names the repository in error messages."""
+    """httpx with the policies above; `describe` names the repository in error messages, `provider` (the
+    forge's kind, `github` or `azdo`) its requests in `take_usage`."""
 
     def __init__(
         self,
@@ -84,6 +132,7 @@ class ForgeClient:
         headers: dict[str, str],
         describe: str,
         permission_hint: str,
+        provider: str = "forge",
         timeout: float = 15.0,
         attempts: int = 6,
         max_wait: float = 60.0,
@@ -100,6 +149,7 @@ class ForgeClient:
         )
         self.describe = describe
         self.permission_hint = permission_hint
+        self.provider = provider
         self.attempts = attempts
         self.max_wait = max_wait
         self.budget = RateBudget()
@@ -177,9 +227,11 @@ class ForgeClient:
         try:
             response = self._client.request(method, path, params=params, json=body, headers=headers)
         except httpx.TransportError as error:
+            _LEDGER.count(self.provider, "error", None)
             raise _Retryable(f"{error.__class__.__name__}") from None
-        self._note_budget(response.headers)
+        reported = self._note_budget(response.headers)
         status = response.status_code
+        _LEDGER.count(self.provider, str(status), self.budget if reported else None)
         if status == 304 and key in self._etags:
             self.stats.not_modified += 1
             _, data, cached_headers = self._etags[key]
@@ -206,11 +258,15 @@ class ForgeClient:
                 "is the URL a forge API (check the remote URL and --provider)?"
             ) from None
 
-    def _note_budget(self, headers: httpx.Headers) -> None:
+    def _note_budget(self, headers: httpx.Headers) -> bool:
+        """Keep the budget the answer reports; True when it reported one."""
+        reported = False
         for name in ("limit", "remaining", "reset"):
             value = headers.get(f"x-ratelimit-{name}")
             if value is not None and value.isdigit():
                 setattr(self.budget, name, int(value))
+                reported = True
+        return reported
 
     def _raise_for(self, response: httpx.Response, route: str) -> None:
         status = response.status_code

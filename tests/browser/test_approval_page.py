@@ -10,7 +10,8 @@ sits in the run's menu and its decision field is a select), and is rejected from
 
 Skipped, with the reason, only where Chromium or the Playwright package is missing. The screenshot goes to
 the test's temporary directory; with `PROMOTER_SCREENSHOTS=1` they replace `docs/approval-page.png` and
-`docs/run-logs.png` (the run's Logs tab, once the release is through).
+`docs/run-logs.png` (the run's Logs tab, once the release is through) and `docs/board-artifact.png` (the
+app's board artifact, which run the release updated after every stage).
 """
 
 from __future__ import annotations
@@ -247,6 +248,24 @@ def test_a_person_approves_the_release_in_the_prefect_ui(
         logs = screenshot_path(tmp_path, "run-logs.png")
         page.screenshot(path=str(logs))
         print(f"screenshot of the run's Logs tab: {logs}")
+
+        # The board artifact of the app: its latest version, every environment on the release.
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.goto(f"{stack.prefect.ui_url}/artifacts/key/promoter-apps-{APP}")  # its versions, newest first
+        page.get_by_role("link", name=re.compile(r"^[0-9a-f]{8}$")).first.click()
+        table = page.get_by_role("table").first
+        expect(table).to_be_visible(timeout=60_000)
+        for header in ("environment", "tag", "since", "PR", "approver", "Flux", "in flight"):
+            expect(table.get_by_role("columnheader", name=header, exact=True)).to_be_visible()
+        rows = table.get_by_role("row")
+        expect(rows).to_have_count(4)  # the header and dev, qa, prod
+        for env in ("dev", "qa", "prod"):
+            expect(rows.filter(has_text=env).first).to_contain_text(TAG)
+        expect(rows.filter(has_text="prod").first).to_contain_text(APPROVER)
+        expect(rows.filter(has_text="prod").first).to_contain_text("healthy")
+        board = screenshot_path(tmp_path, "board-artifact.png")
+        page.screenshot(path=str(board))
+        print(f"screenshot of the board artifact: {board}")
     except Exception:
         page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
         print(f"screenshot at the failure: {tmp_path / 'failure.png'}")

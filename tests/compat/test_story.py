@@ -3,10 +3,12 @@ on both sandbox personalities (GitHub Enterprise-style and Azure DevOps)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +139,17 @@ def test_story_new_promote_status_up_to_a_human_merge_of_prod(story: Story) -> N
     for env in ("dev", "qa", "prod"):
         assert "ghcr.io/acme/podinfo:cc2b7e0a" in story.main_file(f"apps/{env}/podinfo.yaml")
 
+    # The board, from git and the forge alone: each environment's tag, its merge and PR, Flux's word.
+    story.sandbox.wait_for(lambda: board(story)["prod"]["flux"] == "healthy", timeout=10)
+    placed = board(story)
+    merges = {"dev": dev_merge, "qa": qa_merge, "prod": merged.merge_commit_sha}
+    for number, env in enumerate(("dev", "qa", "prod"), start=1):
+        assert placed[env]["tag"] == "cc2b7e0a" and placed[env]["pr"] == number
+        assert placed[env]["commit"] == merges[env] and placed[env]["flux"] == "healthy"
+        when = git(story.sandbox, story.checkout, "log", "-1", "--format=%cI", merges[env])
+        assert datetime.fromisoformat(placed[env]["since"]) == datetime.fromisoformat(when)
+    assert placed["prod"]["approver"] is None  # merged by a person in the forge: no trailer says who
+
 
 def test_flux_failure_in_qa_fails_the_prod_check_and_a_newer_release_resets_the_branch(story: Story) -> None:
     story.ok("new", "--group", "apps", "--app", "podinfo", "--tag", "a8b91c33")
@@ -157,6 +170,27 @@ def test_flux_failure_in_qa_fails_the_prod_check_and_a_newer_release_resets_the_
     reset = story.pull(3)
     assert reset.title == "Promote apps/podinfo version cc2b7e0a to environment dev"
     assert reset.auto_merge is not None
+
+    placed, flights = board(story), board(story, "in_flight")
+    assert [placed[env]["tag"] for env in ("dev", "qa", "prod")] == ["a8b91c33", "a8b91c33", "6.5.0"]
+    assert (placed["qa"]["flux"], placed["qa"]["flux_description"]) == ("failed", "health check failed")
+    assert placed["dev"]["flux"] == "healthy" and placed["prod"]["pr"] is None  # seeded, not promoted
+    assert [(f["tag"], f["env"], f["pr"], f["stage"]) for f in flights] == [
+        ("cc2b7e0a", "dev", 3, "no check yet")  # `new` posts none; `status` would
+    ]
+
+
+def board(story: Story, part: str = "environments") -> Any:
+    """`promoter board --json` for apps/podinfo: its environments by name, or what is in flight."""
+    (only,) = json.loads(story.ok("board", "--app", "apps/podinfo", "--json"))
+    return {p["env"]: p for p in only[part]} if part == "environments" else only[part]
+
+
+def test_board_of_an_unknown_app_and_a_bad_app_name_are_clear(story: Story) -> None:
+    code, _, err = story.run("board", "--app", "apps/nothing")
+    assert code == 2 and "no environment of" in err and '"apps:nothing"' in err
+    code, _, err = story.run("board", "--app", "podinfo")
+    assert code == 2 and "--app 'podinfo': give <group>/<app>" in err
 
 
 def test_unchanged_tag_makes_no_commit_and_no_pr(story: Story) -> None:

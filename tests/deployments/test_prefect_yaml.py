@@ -48,8 +48,8 @@ def test_prefect_yaml_says_what_serve_says() -> None:
         ] == triggers
         for trigger in triggers:
             assert set(trigger["parameters"] or {}) <= set(inspect.signature(flow.fn).parameters)
-        interval = options.get("interval")
-        assert [s["interval"] for s in mine.get("schedules", [])] == ([interval] if interval else [])
+        schedules = [{kind: options[kind]} for kind in ("interval", "cron") if options.get(kind)]
+        assert mine.get("schedules", []) == schedules
         limit = options.get("concurrency_limit")
         expected = (
             {"limit": limit.limit, "collision_strategy": limit.collision_strategy.value} if limit else None

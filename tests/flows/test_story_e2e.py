@@ -6,6 +6,7 @@ One stack for the module (a real Prefect server for the session, the sandbox for
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +26,7 @@ from sandbox.forge import Repository
 from sandbox.prefect_server import PrefectServer
 from sandbox.sample import DEPLOYMENT, config_text
 from sandbox.stack import FINAL, Stack, promoter_stack
+from tests.prometheus import scrape, value
 
 IMAGE = "ghcr.io/acme/{app}"
 APPS = ["podinfo", "search", "cart", "ledger", "orders", "billing"]
@@ -105,6 +108,36 @@ def artifact(stack: Stack, run_id: str, prefix: str) -> str:
     return found[0] if found else ""
 
 
+def board_versions(stack: Stack, key: str, run_id: str | None = None) -> list[Any]:
+    """Every version of the board artifact `key` (by the run `run_id`), oldest first (the Artifacts page
+    keeps them all)."""
+    query: dict[str, Any] = {"artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC"}
+    if run_id:
+        query["artifacts"]["flow_run_id"] = {"any_": [run_id]}
+    response = httpx.post(f"{stack.prefect.api_url}/artifacts/filter", json=query, timeout=30)
+    response.raise_for_status()
+    return [artifact["data"] for artifact in reversed(response.json())]
+
+
+def row(table: Any, env: str) -> dict[str, str]:
+    rows = json.loads(table) if isinstance(table, str) else table
+    return next(r for r in rows if r.get("environment", r.get("app")) == env)
+
+
+def board_cli(stack: Stack, tmp_path: Path, *args: str) -> Any:
+    """`promoter board --json` from a plain checkout of the GitOps repository: git and the forge only."""
+    checkout = tmp_path / "checkout"
+    if not checkout.exists():
+        subprocess.run(
+            ["git", "clone", "-q", stack.sandbox.clone_url(stack.repo), str(checkout)],
+            env={**os.environ, **stack.sandbox.git_env()},
+            check=True,
+        )
+    printed = promoter(stack, "board", "--sourcedir", str(checkout), "--json", *args)
+    assert printed.returncode == 0, printed.stderr
+    return json.loads(printed.stdout)
+
+
 def trailers(stack: Stack, sha: str) -> dict[str, str]:
     """The merge commit's trailers, read with plain git from the forge's bare repository."""
     bare = str(stack.sandbox.forge.git(stack.repo).path)
@@ -117,8 +150,12 @@ def trailers(stack: Stack, sha: str) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in parsed.splitlines())
 
 
-def test_story_blocked_then_superseded_then_approved_from_the_cli(stack: Stack) -> None:
+def test_story_blocked_then_superseded_then_approved_from_the_cli(stack: Stack, tmp_path: Path) -> None:
     image = IMAGE.format(app="podinfo")
+    stack.sandbox.wait_for(
+        lambda: value(scrape(stack.webhook_url), "promoter_event_stream_connected") == 1, timeout=60
+    )
+    before = scrape(stack.webhook_url)
     assert stack.push(image, "a8b91c33").status_code == 202
     blocked = wait(stack, "a8b91c33", FINAL)
     assert blocked["name"] == "apps/podinfo:a8b91c33"
@@ -140,6 +177,23 @@ def test_story_blocked_then_superseded_then_approved_from_the_cli(stack: Stack) 
         person.merge(person.get_pull_request(prod.number), "merge")
     assert artifact(stack, blocked["id"], "release-apps-podinfo-")
     assert message in artifact(stack, blocked["id"], "timeline-apps-podinfo-")
+    # The board: a version per stage; the last says a8b91c33 runs in qa, failed, and waits blocked at prod.
+    versions = board_versions(stack, "promoter-apps-podinfo")
+    assert len(versions) >= 4, versions  # dev PR, dev merged, qa PR, qa merged, prod PR
+    assert row(versions[0], "dev")["in flight"].startswith("a8b91c33 (PR #")
+    last = versions[-1]
+    assert (row(last, "dev")["tag"], row(last, "qa")["tag"], row(last, "prod")["tag"]) == (
+        "a8b91c33",
+        "a8b91c33",
+        "6.5.0",
+    )
+    assert row(last, "dev")["Flux"] == "healthy"
+    assert row(last, "qa")["Flux"] == "failed (health check failed)"
+    assert row(last, "prod")["in flight"] == (f"a8b91c33 (PR #{prod.number}): blocked: {red.description}")
+    assert row(last, "qa")["PR"] == f"#{qa.number}"
+    overview = board_versions(stack, "promoter-board")[-1]
+    assert row(overview, "apps/podinfo")["qa"] == "a8b91c33 (failed)"
+    assert row(overview, "apps/search")["prod"] == "1.0"
 
     assert stack.push(image, "cc2b7e0a", pushed_by="dev@acme").status_code == 202
     waiting = wait(stack, "cc2b7e0a", {"PAUSED", *FINAL})
@@ -169,6 +223,46 @@ def test_story_blocked_then_superseded_then_approved_from_the_cli(stack: Stack) 
         assert found["Flow-Run"].endswith(f"/runs/flow-run/{done['id']}")
         assert found.get("Approved-by") == ("ops@acme (declared)" if pr is merges[-1] else None)
         assert found["Pushed-by"] == "dev@acme"  # from the delivery, through the event and the run
+    versions = board_versions(stack, "promoter-apps-podinfo", run_id=done["id"])
+    # dev, qa, prod: PR opened, then merged; and the end. Once each, though the run was resumed at the gate.
+    assert len(versions) == 7, [row(v, "prod")["in flight"] for v in versions]
+    last = versions[-1]
+    assert [row(last, env)["tag"] for env in ("dev", "qa", "prod")] == ["cc2b7e0a"] * 3
+    assert row(last, "prod")["approver"] == "ops@acme" and row(last, "prod")["Flux"] == "healthy"
+    assert row(last, "prod")["PR"] == f"#{prod_now.number}" and row(last, "prod")["in flight"] == ""
+    (terminal,) = board_cli(stack, tmp_path, "--app", "apps/podinfo")
+    placed = {p["env"]: p for p in terminal["environments"]}
+    assert placed["prod"]["tag"] == "cc2b7e0a" and placed["prod"]["approver"] == "ops@acme"
+    assert placed["prod"]["pr"] == prod_now.number and placed["prod"]["flux"] == "healthy"
+    assert placed["prod"]["commit"] == stack.repo.pulls[prod_now.number].merge_commit_sha
+    assert terminal["in_flight"] == []
+    # /metrics, parsed as Prometheus parses it, moved with the story (events arrive asynchronously).
+    moved = {
+        ("promoter_webhook_deliveries_total", (("sender", "generic"), ("outcome", "accepted"))): 2,
+        ("promoter_releases_total", (("event", "started"),)): 2,
+        ("promoter_releases_total", (("event", "blocked"),)): 1,
+        ("promoter_releases_total", (("event", "promoted"),)): 1,
+        ("promoter_approval_wait_seconds_count", (("decision", "granted"),)): 1,
+        ("promoter_stage_seconds_count", (("stage", "merge"),)): 5,
+        ("promoter_stage_seconds_count", (("stage", "flux"),)): 5,
+    }
+
+    def grown() -> dict[Any, float]:
+        after = scrape(stack.webhook_url)
+        delta = {
+            key: value(after, key[0], **dict(key[1])) - value(before, key[0], **dict(key[1])) for key in moved
+        }
+        total = "promoter_forge_requests_total"
+        return delta | {total: value(after, total) - value(before, total)}
+
+    def enough() -> bool:
+        delta = grown()
+        return delta["promoter_forge_requests_total"] > 0 and all(delta[key] >= n for key, n in moved.items())
+
+    try:
+        stack.sandbox.wait_for(enough, timeout=30)
+    except Exception as error:  # say what did not move
+        raise AssertionError(f"/metrics did not move as the story did: {grown()}") from error
     record = artifact(stack, done["id"], "approval-apps-podinfo-prod-")
     assert "ops@acme" in record and "ship it" in record and "cc2b7e0a" in record
     wanted = [

@@ -21,6 +21,7 @@ def test_healthy_is_an_outcome_with_its_event_and_its_log(fake: Fake) -> None:
     assert health == Healthy(kustomization="apps-dev", commit=main, description="reconciliation succeeded")
     (event, group, app, payload), *more = fake.events
     assert (event, group, app, more) == ("environment.healthy", "apps", "podinfo", [])
+    assert 0 <= payload.pop("seconds") < 30
     assert payload == {
         "tag": "a8b91c33",
         "env": "dev",

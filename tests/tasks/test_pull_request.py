@@ -75,6 +75,7 @@ def test_a_merge_is_an_outcome_with_its_event(fake: Fake) -> None:
     merged = wait_merged.fn(fake.target, APP, "a8b91c33", pr, 30.0)
     assert merged == Merged(number=1, env="dev", merge_commit="f" * 40, merged_by="alice", url=pr.url)
     assert fake.forge.reads == 3
+    assert 0 <= fake.events[0][3].pop("seconds") < 30
     assert fake.events == [
         (
             "environment.merged",
