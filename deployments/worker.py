@@ -26,6 +26,7 @@ from prefect.workers.process import ProcessJobConfiguration, ProcessWorker, Proc
 from deployments import prefect_compat
 from deployments.prefect_api import require_api
 from deployments.serve import PRELOAD
+from flows.delivery import delivery_report
 from flows.promotion import promote_release
 from flows.sweeper import approval_sweeper
 from promoter.errors import ConfigError
@@ -36,6 +37,7 @@ logger = get_logger("promoter.worker")
 WARM: dict[str, Flow[..., Any]] = {
     "flows/promotion.py:promote_release": promote_release,
     "flows/sweeper.py:approval_sweeper": approval_sweeper,
+    "flows/delivery.py:delivery_report": delivery_report,
 }
 
 

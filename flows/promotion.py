@@ -158,9 +158,10 @@ def _walk(
     start = start_release.submit(group, app, tag, release.digest, run.id, started, config.prflow == "per-app")
     aside.submit(start.result)  # its failure fails the run, when the flow drains
 
-    def board(env: str | None = None, pr: int | None = None, stage: str = "") -> None:
+    def board(env: str | None = None, pr: int | None = None, stage: str = "", stops: bool = True) -> None:
+        """The boards after a stage; the all-apps one only where the release `stops` (see publish_board)."""
         flight = InFlight(tag=tag, env=env, pr=pr, stage=stage) if env else None
-        aside.submit(contextvars.copy_context().run, publish_board, target, group, app, flight)
+        aside.submit(contextvars.copy_context().run, publish_board, target, group, app, flight, stops)
 
     stages: list[StageRecord] = []
     previous: Health | None = None
@@ -183,11 +184,11 @@ def _walk(
         if isinstance(pr, AlreadyRuns):  # its health on main decides, as if we had merged it
             stages.append(StageRecord(env=env.name, note=f"already runs {tag}"))
             previous = _flux(target, ref, tag, env.name, pr.base_sha, aside)
-            board(env.name, None, f"already ran here, Flux {previous.outcome}")
+            board(env.name, None, f"already ran here, Flux {previous.outcome}", stops=not previous.healthy)
             merge_commit = pr.base_sha
             continue
         link = f"#{pr.number}"
-        board(env.name, pr.number, _waiting_for(env.auto, check))
+        board(env.name, pr.number, _waiting_for(env.auto, check), stops=not (check.open and env.auto))
         if not check.open:
             stages.append(
                 StageRecord(env=env.name, pr=link, note=check.description, seconds=time.time() - pr.started)
@@ -232,7 +233,7 @@ def _walk(
                 seconds=time.time() - pr.started,
             )
         )
-        board(env.name, pr.number, f"merged, Flux {verdict.outcome}")
+        board(env.name, pr.number, f"merged, Flux {verdict.outcome}", stops=not verdict.healthy)
         aside.submit(_progress, start, 100.0 * (index + 1) / len(environments))
         previous, merge_commit = verdict, outcome.merge_commit
 

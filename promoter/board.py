@@ -9,7 +9,7 @@ stage.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -166,12 +166,8 @@ def _with_flux(promotion: Promotion, placement: Placement, group: str, head: str
     verdict = flux_verdict(promotion, group, placement.env, placement.commit, head=head, depth=FLUX_DEPTH)
     health = settled(verdict)
     if health is None:
-        return _replace(placement, flux="no report yet")
-    return _replace(placement, flux=health.outcome, flux_description=health.description)
-
-
-def _replace(placement: Placement, **changes: Any) -> Placement:
-    return Placement(**{**asdict(placement), **changes})
+        return replace(placement, flux="no report yet")
+    return replace(placement, flux=health.outcome, flux_description=health.description)
 
 
 def _in_flight(promotion: Promotion, group: str, app: str, environments: Sequence[str]) -> list[InFlight]:

@@ -29,8 +29,12 @@ def board_key(group: str, app: str) -> str:
 
 
 @task(name="board", task_run_name="board {group}/{app}", persist_result=True)
-def publish_board(target: Target, group: str, app: str, flight: InFlight | None) -> None:
-    """The app's board, with `flight` (this run's release and stage), and the all-apps board.
+def publish_board(
+    target: Target, group: str, app: str, flight: InFlight | None, everything: bool = True
+) -> None:
+    """The app's board, with `flight` (this run's release and stage), and with `everything` the
+    all-apps board too (the flow asks for it where a release stops: blocked, at a gate, at its end, so a
+    burst of releases does not rewrite it at every stage of every run).
 
     A task, cached for the run like the stages: a run resumed after a suspend replays its path, and the
     boards it already published are not published again. Best effort: the board tells, it does not
@@ -41,19 +45,22 @@ def publish_board(target: Target, group: str, app: str, flight: InFlight | None)
             head = promotion.workspace.remote_sha(promotion.base) or promotion.workspace.fetch()
             (mine,) = read_board(promotion, [(group, app)], in_flight=False, head=head)
             mine = AppBoard(group, app, mine.placements, (flight,) if flight else ())
-            others = [
-                board
-                for board in read_board(promotion, flux=False, in_flight=False, history=False, head=head)
-                if (board.group, board.app) != (group, app)
-            ]
+            others = (
+                read_board(promotion, flux=False, in_flight=False, history=False, head=head)
+                if everything
+                else []
+            )
             environments = promotion.config.environment_names
         create_table_artifact(key=board_key(group, app), table=mine.rows(), description=_describe(mine))
-        everything = sorted([mine, *others], key=lambda board: board.name)
-        create_table_artifact(
-            key=BOARD_KEY,
-            table=overview(everything, environments),
-            description=f"What runs where: {len(everything)} apps on main of {target.gitops_url}",
-        )
+        if everything:
+            boards = sorted(
+                [mine, *(b for b in others if (b.group, b.app) != (group, app))], key=lambda b: b.name
+            )
+            create_table_artifact(
+                key=BOARD_KEY,
+                table=overview(boards, environments),
+                description=f"What runs where: {len(boards)} apps on main of {target.gitops_url}",
+            )
     except Exception as error:
         run_logger().warning("the board of %s/%s was not updated: %s", group, app, error)
 

@@ -178,7 +178,7 @@ def test_story_blocked_then_superseded_then_approved_from_the_cli(stack: Stack, 
     assert artifact(stack, blocked["id"], "release-apps-podinfo-")
     assert message in artifact(stack, blocked["id"], "timeline-apps-podinfo-")
     # The board: a version per stage; the last says a8b91c33 runs in qa, failed, and waits blocked at prod.
-    versions = board_versions(stack, "promoter-apps-podinfo")
+    versions = board_versions(stack, "promoter-apps-podinfo", run_id=blocked["id"])
     assert len(versions) >= 4, versions  # dev PR, dev merged, qa PR, qa merged, prod PR
     assert row(versions[0], "dev")["in flight"].startswith("a8b91c33 (PR #")
     last = versions[-1]
@@ -191,7 +191,7 @@ def test_story_blocked_then_superseded_then_approved_from_the_cli(stack: Stack, 
     assert row(last, "qa")["Flux"] == "failed (health check failed)"
     assert row(last, "prod")["in flight"] == (f"a8b91c33 (PR #{prod.number}): blocked: {red.description}")
     assert row(last, "qa")["PR"] == f"#{qa.number}"
-    overview = board_versions(stack, "promoter-board")[-1]
+    overview = board_versions(stack, "promoter-board", run_id=blocked["id"])[-1]
     assert row(overview, "apps/podinfo")["qa"] == "a8b91c33 (failed)"
     assert row(overview, "apps/search")["prod"] == "1.0"
 
