@@ -31,11 +31,15 @@ from promoter.names import parse_image_reference
 from promoter.trailers import TRAILER_KEYS
 from promoter.workspace import Snapshot, Workspace
 
+# Each forge's default merge headline, as the providers also write it (github.py `_message_fields`,
+# azure_devops.py `_completion_options`). GitHub's merge headline "Merge pull request #${number} from
+# ${user}/${branch}" is quoted in sindresorhus/refined-github#2843; its squash headline is the title with
+# " (#16)" appended (microsoft/vscode-pull-request-github#1444, "similar to what GitHub does").
 _PR_NUMBER = (
     re.compile(r"^Merge pull request #(\d+) from "),  # GitHub, merge
     re.compile(r"^Merged PR (\d+): "),  # Azure DevOps
     re.compile(r"^Merge pull request (\d+) from "),  # Azure DevOps' merge commit of a completion
-    re.compile(r"\(#(\d+)\)$"),  # GitHub, squash and rebase: the PR title, then " (#N)"
+    re.compile(r"\(#(\d+)\)$"),  # GitHub, squash: the PR title, then " (#N)"
 )
 _TRAILER = re.compile(rf"^({'|'.join(map(re.escape, TRAILER_KEYS))}): (.+)$", re.MULTILINE)
 _RECORD, _UNIT = "\x1e", "\x1f"
